@@ -1,0 +1,4 @@
+pub mod retry;
+pub mod sender;
+pub mod signature;
+pub mod ssrf;

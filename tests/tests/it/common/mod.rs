@@ -1,0 +1,3 @@
+//! Shared set-up for the suites.
+
+pub mod stores;

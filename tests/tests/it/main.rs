@@ -1,0 +1,5 @@
+//! One integration test binary (svix's `tests/it` layout): every suite is a module here, so the
+//! workspace links one test executable instead of one per file.
+
+mod common;
+mod conformance;
