@@ -4,9 +4,12 @@
 //! Layers, imports pointing down only: `domain` ← `engine`, `render`, `delivery`, `ports` ←
 //! `app` ← `http`; `backends` implement `ports`. See docs/architecture.md.
 
+pub mod app;
 pub mod backends;
 pub mod delivery;
 pub mod domain;
 pub mod engine;
+pub mod http;
 pub mod ports;
 pub mod render;
+pub mod startup;

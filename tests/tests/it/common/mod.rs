@@ -1,3 +1,6 @@
 //! Shared set-up for the suites.
 
+#![allow(dead_code)]
+
+pub mod app;
 pub mod stores;

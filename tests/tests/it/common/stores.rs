@@ -67,12 +67,18 @@ impl Stores {
     }
 }
 
+/// AWS ports for a whole `App` on moto: fresh table, queues and secrets prefix.
+pub async fn aws_ports(_config: &automations::app::config::Config) -> automations::startup::Ports {
+    aws::require_moto();
+    unimplemented!("wired when the AWS backends land")
+}
+
 mod aws {
     use super::*;
 
     pub async fn stores() -> Stores {
         require_moto();
-        todo!("aws backend wiring lands with the AWS backends")
+        unimplemented!("wired when the AWS backends land")
     }
 
     /// The AWS cases need the moto server of `infra/test.sh`; say so instead of hanging.

@@ -1,0 +1,1 @@
+//! Suite: api (cases are added with its issue).

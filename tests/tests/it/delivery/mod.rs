@@ -1,0 +1,1 @@
+//! Suite: delivery (cases are added with its issue).

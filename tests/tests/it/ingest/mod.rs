@@ -1,0 +1,1 @@
+//! Suite: ingest (cases are added with its issue).

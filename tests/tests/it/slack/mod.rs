@@ -1,0 +1,1 @@
+//! Suite: slack (cases are added with its issue).
