@@ -1,8 +1,10 @@
 //! One integration test binary (svix's `tests/it` layout): every suite is a module here, so the
 //! workspace links one test executable instead of one per file.
 
-mod api;
+#[macro_use]
 mod common;
+
+mod api;
 mod conformance;
 mod delivery;
 mod ingest;
