@@ -102,10 +102,10 @@ impl App {
         if bearer.is_empty() || bearer.len() > 512 {
             return Err(AppError::Unauthenticated);
         }
-        if let Some(admin) = self.secrets.get(secret_path::ADMIN_TOKEN).await? {
-            if constant_time_eq(sha256_hex(admin.expose()).as_bytes(), sha256_hex(bearer).as_bytes()) {
-                return Ok(Principal::System);
-            }
+        if let Some(admin) = self.secrets.get(secret_path::ADMIN_TOKEN).await?
+            && constant_time_eq(sha256_hex(admin.expose()).as_bytes(), sha256_hex(bearer).as_bytes())
+        {
+            return Ok(Principal::System);
         }
         match self.repo.user_of_token(&sha256_hex(bearer)).await? {
             Some(user) => Ok(Principal::User(user)),

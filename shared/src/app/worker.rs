@@ -36,10 +36,10 @@ pub async fn settle(queue: &dyn Queue, dead_letter: &dyn Queue, message: &Receiv
             false
         }
         Outcome::Retry { after } => {
-            if let Some(after) = after {
-                if let Err(e) = queue.change_visibility(&message.receipt, after).await {
-                    tracing::warn!(message_id = %message.id, error = %e, "could not set the retry delay");
-                }
+            if let Some(after) = after
+                && let Err(e) = queue.change_visibility(&message.receipt, after).await
+            {
+                tracing::warn!(message_id = %message.id, error = %e, "could not set the retry delay");
             }
             true
         }

@@ -368,10 +368,11 @@ impl AutomationSpecIn {
         }
         let scope = validate_scope(self.scope, &mut faults);
         let event = validate_event(self.event, &mut faults);
-        if let (Some(scope), Some(event)) = (&scope, &event) {
-            if event.source_event().is_run_event() && !matches!(scope, Scope::Project { .. }) {
-                faults.push("event.type", "run events are only allowed at project scope");
-            }
+        if let (Some(scope), Some(event)) = (&scope, &event)
+            && event.source_event().is_run_event()
+            && !matches!(scope, Scope::Project { .. })
+        {
+            faults.push("event.type", "run events are only allowed at project scope");
         }
         let action = validate_action(self.action, &mut faults);
         let cooldown_seconds = self.cooldown_seconds.unwrap_or(DEFAULT_COOLDOWN_SECONDS);

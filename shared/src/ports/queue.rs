@@ -67,7 +67,8 @@ pub trait Queue: Send + Sync {
 
     async fn delete(&self, receipt: &str) -> StoreResult<()>;
 
-    /// Makes the message invisible for `timeout` from now (≤ 12 h); zero makes it visible at once.
+    /// Makes the message invisible for `timeout` from now (≤ 12 h, which SQS counts from the
+    /// receive, so the total since receiving must stay under 12 h); zero makes it visible at once.
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> StoreResult<()>;
 
     async fn send(&self, message: OutgoingMessage) -> StoreResult<()> {

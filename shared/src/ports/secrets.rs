@@ -54,10 +54,10 @@ impl SecretStore for CachingSecretStore {
     }
 
     async fn get(&self, name: &str) -> StoreResult<Option<SecretValue>> {
-        if let Some((at, value)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
-            if at.elapsed() < self.ttl {
-                return Ok(value.clone());
-            }
+        if let Some((at, value)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(name)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(value.clone());
         }
         let value = self.inner.get(name).await?;
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_owned(), (Instant::now(), value.clone()));

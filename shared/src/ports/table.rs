@@ -2,7 +2,7 @@
 //!
 //! Items carry their own keys, an optional GSI key pair, an optional expiry (epoch seconds)
 //! and a version for optimistic concurrency; `data` holds the owner's JSON. An item whose
-//! `expires_at` is at or before the clock's now is invisible to every read and may be
+//! `expires_at` is before the clock's now (in epoch seconds) is invisible to every read and may be
 //! overwritten by a create.
 
 use async_trait::async_trait;
@@ -48,7 +48,7 @@ impl Item {
 
     /// Whether the item is past its expiry at `now` (epoch seconds).
     pub fn is_expired(&self, now: i64) -> bool {
-        self.expires_at.is_some_and(|e| e <= now)
+        self.expires_at.is_some_and(|e| e < now)
     }
 }
 

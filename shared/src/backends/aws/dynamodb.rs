@@ -1,8 +1,9 @@
 //! `Table` on one DynamoDB table (DESIGN §10).
 //!
 //! DynamoDB deletes expired items lazily (up to days after `expires_at`), so every read filters
-//! them out here and every condition treats them as absent. Expiry follows
-//! `Item::is_expired`: an item is gone once `expires_at <= now`.
+//! them out here and every condition treats them as absent. An item is gone once
+//! `expires_at < now` (epoch seconds), as in DESIGN §10, the SQLite backend and DynamoDB's own
+//! TTL; see `expired`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, KeysAndAtt
 use crate::ports::clock::Clock;
 use crate::ports::error::{StoreError, StoreResult};
 use crate::ports::table::{
-    Condition, Cursor, Item, Key, Order, Page, Query, Table, WriteOp, check_limit, check_transaction,
+    Condition, Cursor, Item, Key, Order, Page, Query, Table, WriteOp, check_cursor, check_limit, check_transaction,
 };
 
 /// The name of the one global secondary index.
@@ -28,6 +29,13 @@ const BATCH_GET_MAX: usize = 100;
 const BATCH_GET_ATTEMPTS: u32 = 8;
 
 type Attrs = HashMap<String, AttributeValue>;
+
+/// Whether `item` is past its expiry at `now`. Not `Item::is_expired` (which says `<=`): the
+/// SQLite backend and the conditions below treat an item as live through its `expires_at`
+/// second, and all reads must agree with the conditions.
+fn expired(item: &Item, now: i64) -> bool {
+    item.expires_at.is_some_and(|e| e < now)
+}
 
 /// The DynamoDB table behind the `Table` port.
 pub struct DynamoTable {
@@ -57,14 +65,14 @@ impl DynamoTable {
         E: std::error::Error + ProvideErrorMetadata + 'static,
         R: std::fmt::Debug,
     {
-        if let SdkError::ServiceError(se) = e {
-            if se.err().code() == Some("ValidationException") {
-                return StoreError::Invalid(format!(
-                    "DynamoDB {op} on {} refused the request: {}",
-                    self.table_name,
-                    se.err().message().unwrap_or("validation error")
-                ));
-            }
+        if let SdkError::ServiceError(se) = e
+            && se.err().code() == Some("ValidationException")
+        {
+            return StoreError::Invalid(format!(
+                "DynamoDB {op} on {} refused the request: {}",
+                self.table_name,
+                se.err().message().unwrap_or("validation error")
+            ));
         }
         StoreError::Unavailable(format!("DynamoDB {op} on {} failed: {}", self.table_name, DisplayErrorContext(e)))
     }
@@ -84,17 +92,17 @@ fn condition_expr(condition: Condition, now: i64) -> Option<Expr> {
     match condition {
         Condition::None => None,
         Condition::Absent => Some(Expr {
-            text: "attribute_not_exists(#pk) OR #exp <= :now",
+            text: "attribute_not_exists(#pk) OR #exp < :now",
             names: HashMap::from([name("#pk", "pk"), name("#exp", "expires_at")]),
             values: HashMap::from([now_value]),
         }),
         Condition::Version(v) => Some(Expr {
-            text: "#ver = :v AND (attribute_not_exists(#exp) OR #exp > :now)",
+            text: "#ver = :v AND (attribute_not_exists(#exp) OR #exp >= :now)",
             names: HashMap::from([name("#ver", "version"), name("#exp", "expires_at")]),
             values: HashMap::from([now_value, (":v".to_owned(), AttributeValue::N(v.to_string()))]),
         }),
         Condition::Exists => Some(Expr {
-            text: "attribute_exists(#pk) AND (attribute_not_exists(#exp) OR #exp > :now)",
+            text: "attribute_exists(#pk) AND (attribute_not_exists(#exp) OR #exp >= :now)",
             names: HashMap::from([name("#pk", "pk"), name("#exp", "expires_at")]),
             values: HashMap::from([now_value]),
         }),
@@ -206,7 +214,7 @@ impl DynamoTable {
             let out = request.send().await.map_err(|e| self.sdk_error(op, &e))?;
             for attrs in out.items() {
                 let item = item_from(attrs)?;
-                if !item.is_expired(now) {
+                if !expired(&item, now) {
                     items.push(item);
                 }
                 if items.len() > limit {
@@ -229,21 +237,22 @@ impl DynamoTable {
     }
 }
 
-/// The ExclusiveStartKey for a cursor. DynamoDB refuses a start key outside the key condition
-/// with a ValidationException; such a cursor did not come from this query, so it is refused
-/// here as `InvalidCursor`, the same answer as on every backend.
+/// The ExclusiveStartKey for a cursor, after the checks every backend makes. DynamoDB also
+/// refuses a start key whose sort key lies outside the `begins_with` range (ValidationException);
+/// such a cursor did not come from this query, so that is `InvalidCursor` too.
 fn start_key(cursor: &Cursor, query: &Query, index: bool) -> StoreResult<Attrs> {
+    check_cursor(query, index)?;
     let mut attrs = key_attrs(&Key::new(cursor.pk.clone(), cursor.sk.clone()));
     if index {
         let (Some(gpk), Some(gsk)) = (&cursor.gsi1pk, &cursor.gsi1sk) else {
             return Err(StoreError::InvalidCursor);
         };
-        if *gpk != query.pk || !gsk.starts_with(&query.sk_prefix) {
+        if !gsk.starts_with(&query.sk_prefix) {
             return Err(StoreError::InvalidCursor);
         }
         attrs.insert("gsi1pk".to_owned(), AttributeValue::S(gpk.clone()));
         attrs.insert("gsi1sk".to_owned(), AttributeValue::S(gsk.clone()));
-    } else if cursor.pk != query.pk || !cursor.sk.starts_with(&query.sk_prefix) || cursor.gsi1pk.is_some() {
+    } else if !cursor.sk.starts_with(&query.sk_prefix) {
         return Err(StoreError::InvalidCursor);
     }
     Ok(attrs)
@@ -264,7 +273,7 @@ impl Table for DynamoTable {
             .map_err(|e| self.sdk_error("GetItem", &e))?;
         let now = self.now();
         match out.item() {
-            Some(attrs) => Ok(Some(item_from(attrs)?).filter(|item| !item.is_expired(now))),
+            Some(attrs) => Ok(Some(item_from(attrs)?).filter(|item| !expired(item, now))),
             None => Ok(None),
         }
     }
@@ -433,6 +442,6 @@ impl Table for DynamoTable {
             }
         }
         let now = self.now();
-        Ok(keys.iter().filter_map(|k| found.get(k)).filter(|item| !item.is_expired(now)).cloned().collect())
+        Ok(keys.iter().filter_map(|k| found.get(k)).filter(|item| !expired(item, now)).cloned().collect())
     }
 }

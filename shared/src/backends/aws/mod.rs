@@ -11,8 +11,9 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
-    Projection, ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    PointInTimeRecoverySpecification, Projection, ProjectionType, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -26,9 +27,10 @@ pub use sqs::SqsQueue;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// One HTTP attempt. Without it a backend that accepts the connection and never answers (a
 /// stopped moto, a network black hole) hangs the caller forever. SQS long polls raise it per call.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// All attempts of one call together, retries included.
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// All attempts of one call together, retries included: short enough that an outage surfaces
+/// as `Unavailable` well within the 30 s shutdown budget (DESIGN §11).
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
 
 /// The shared SDK configuration: region, credentials and `AWS_ENDPOINT_URL` from the
 /// environment, with timeouts so an unresponsive backend becomes `StoreError::Unavailable`.
@@ -68,7 +70,8 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Stor
             .build()
             .map_err(build_error)
     };
-    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().map_err(build_error);
+    let key =
+        |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().map_err(build_error);
     let gsi = GlobalSecondaryIndex::builder()
         .index_name(dynamodb::GSI1)
         .key_schema(key("gsi1pk", KeyType::Hash)?)
@@ -130,12 +133,8 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Stor
         .point_in_time_recovery_enabled(true)
         .build()
         .map_err(build_error)?;
-    if let Err(e) = client
-        .update_continuous_backups()
-        .table_name(name)
-        .point_in_time_recovery_specification(pitr)
-        .send()
-        .await
+    if let Err(e) =
+        client.update_continuous_backups().table_name(name).point_in_time_recovery_specification(pitr).send().await
     {
         tracing::warn!(error = %DisplayErrorContext(&e), "could not enable point-in-time recovery");
     }
@@ -214,7 +213,8 @@ pub async fn create_queue_with_dlq(
         .and_then(|a| a.get(&QueueAttributeName::QueueArn))
         .cloned()
         .ok_or_else(|| StoreError::Unavailable(format!("SQS did not return the ARN of {dlq_name}")))?;
-    let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count }).to_string();
+    let redrive =
+        serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count }).to_string();
     let visibility = visibility_timeout.as_secs() + u64::from(visibility_timeout.subsec_nanos() > 0);
     let url = ensure_queue(
         client,
@@ -258,7 +258,12 @@ async fn ensure_queue(
                     .map(str::to_owned)
                     .ok_or_else(|| StoreError::Unavailable(format!("SQS GetQueueUrl {name} returned no URL")))?;
                 client.set_queue_attributes().queue_url(&url).set_attributes(Some(attributes)).send().await.map_err(
-                    |e| StoreError::Unavailable(format!("SQS SetQueueAttributes {name} failed: {}", DisplayErrorContext(&e))),
+                    |e| {
+                        StoreError::Unavailable(format!(
+                            "SQS SetQueueAttributes {name} failed: {}",
+                            DisplayErrorContext(&e)
+                        ))
+                    },
                 )?;
                 Ok(url)
             }

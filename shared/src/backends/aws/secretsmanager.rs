@@ -124,7 +124,9 @@ impl SecretStore for SecretsManagerStore {
         let Some(text) = out.secret_string() else {
             return Err(StoreError::Corrupt(format!("secret {id} has no string value")));
         };
-        SecretValue::new(text).map(Some).map_err(|_| StoreError::Corrupt(format!("secret {id} holds an unusable value")))
+        SecretValue::new(text)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt(format!("secret {id} holds an unusable value")))
     }
 
     #[tracing::instrument(skip_all, fields(secret = %self.secret_id(name)))]

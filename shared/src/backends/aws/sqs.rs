@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::config::timeout::TimeoutConfig;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, SendMessageBatchRequestEntry};
-use aws_sdk_sqs::config::timeout::TimeoutConfig;
 
 use crate::ports::error::{StoreError, StoreResult};
 use crate::ports::queue::{
@@ -44,21 +44,25 @@ impl SqsQueue {
         StoreError::Unavailable(format!("SQS {op} on {} failed: {}", self.name, DisplayErrorContext(e)))
     }
 
-    /// A receipt handle that is malformed or expired cannot become valid by retrying (SQS
-    /// reports an expired one as InvalidParameterValue; these calls take no other parameter
-    /// that `check_visibility` has not vetted).
+    /// Errors no retry can fix are `Invalid`: a receipt handle that is malformed, expired or
+    /// no longer in flight, or a visibility past SQS's limit (12 h counted from the message's
+    /// receipt, not from this call). These calls take no other parameter.
     fn receipt_error<E, R>(&self, op: &str, e: &SdkError<E, R>) -> StoreError
     where
         E: std::error::Error + ProvideErrorMetadata + 'static,
         R: std::fmt::Debug,
     {
-        let code = e.as_service_error().and_then(|se| se.code());
-        match code {
+        let Some(se) = e.as_service_error() else { return self.sdk_error(op, e) };
+        match se.code() {
             Some("ReceiptHandleIsInvalid" | "AWS.SimpleQueueService.ReceiptHandleIsInvalid")
-            | Some("MessageNotInflight" | "AWS.SimpleQueueService.MessageNotInflight")
-            | Some("InvalidParameterValue") => {
+            | Some("MessageNotInflight" | "AWS.SimpleQueueService.MessageNotInflight") => {
                 StoreError::Invalid(format!("SQS {op} on {}: the receipt handle is no longer valid", self.name))
             }
+            Some("InvalidParameterValue") => StoreError::Invalid(format!(
+                "SQS {op} on {} refused the request: {}",
+                self.name,
+                se.message().unwrap_or("invalid parameter")
+            )),
             _ => self.sdk_error(op, e),
         }
     }
@@ -114,11 +118,10 @@ impl Queue for SqsQueue {
                     entry = entry.delay_seconds(ceil_secs(m.delay));
                 }
                 for (name, value) in m.attributes {
-                    let value = MessageAttributeValue::builder()
-                        .data_type("String")
-                        .string_value(value)
-                        .build()
-                        .map_err(|e| StoreError::Unavailable(format!("building an SQS message attribute failed: {e}")))?;
+                    let value =
+                        MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(
+                            |e| StoreError::Unavailable(format!("building an SQS message attribute failed: {e}")),
+                        )?;
                     entry = entry.message_attributes(name, value);
                 }
                 entries.push(
@@ -151,7 +154,12 @@ impl Queue for SqsQueue {
     }
 
     #[tracing::instrument(skip_all, fields(queue = %self.name))]
-    async fn receive(&self, max: usize, wait: Duration, visibility: Option<Duration>) -> StoreResult<Vec<ReceivedMessage>> {
+    async fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility: Option<Duration>,
+    ) -> StoreResult<Vec<ReceivedMessage>> {
         check_receive(max, wait)?;
         if let Some(v) = visibility {
             check_visibility(v)?;
@@ -159,9 +167,10 @@ impl Queue for SqsQueue {
         let wait_seconds = ceil_secs(wait);
         // A long poll holds the response for up to `wait`: the shared per-attempt timeout
         // must not cut it short.
+        let poll = Duration::from_secs(u64::from(wait_seconds.unsigned_abs()));
         let timeouts = TimeoutConfig::builder()
-            .operation_attempt_timeout(Duration::from_secs(u64::from(wait_seconds.unsigned_abs())) + Duration::from_secs(10))
-            .operation_timeout(Duration::from_secs(u64::from(wait_seconds.unsigned_abs())) + Duration::from_secs(30))
+            .operation_attempt_timeout(poll + Duration::from_secs(5))
+            .operation_timeout(poll + Duration::from_secs(12))
             .build();
         let out = self
             .client

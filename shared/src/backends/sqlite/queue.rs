@@ -158,8 +158,8 @@ impl SqliteQueue {
                     if out.len() == max {
                         break;
                     }
-                    if let (Some(max_receive), Some(dlq)) = (max_receive, dlq.as_deref()) {
-                        if count >= max_receive {
+                    if let (Some(max_receive), Some(dlq)) = (max_receive, dlq.as_deref())
+                        && count >= max_receive {
                             // SQS moves it on the receive after the last allowed one, body and attributes intact.
                             tx.execute(
                                 "UPDATE queue_messages SET queue = ?1, receive_count = 0, receipt = NULL, visible_at_ms = ?2 \
@@ -169,7 +169,6 @@ impl SqliteQueue {
                             .map_err(sql)?;
                             continue;
                         }
-                    }
                     let receipt = random_token();
                     tx.execute(
                         "UPDATE queue_messages SET receive_count = receive_count + 1, receipt = ?1, visible_at_ms = ?2 \

@@ -30,6 +30,7 @@ macro_rules! on_both_backends {
 
 /// Declares `case` once per backend with the `Backend` as its argument, for suites that build a
 /// `TestApp` (possibly with a tweaked configuration): `per_backend! { async fn x(backend) {..} }`.
+#[allow(unused_macros)]
 macro_rules! per_backend {
     ($(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
         mod $name {

@@ -67,18 +67,73 @@ impl Stores {
     }
 }
 
-/// AWS ports for a whole `App` on moto: fresh table, queues and secrets prefix.
-pub async fn aws_ports(_config: &automations::app::config::Config) -> automations::startup::Ports {
-    aws::require_moto();
-    unimplemented!("wired when the AWS backends land")
+/// AWS ports for a whole `App` on moto: a fresh table, queues and secrets prefix.
+pub async fn aws_ports(config: &automations::app::config::Config) -> automations::startup::Ports {
+    let sdk = aws::sdk().await;
+    let names = unique("app");
+    let settings =
+        aws::create(&sdk, &names, Duration::from_secs(60), automations::startup::deliveries_max_receives(config)).await;
+    automations::startup::aws_ports(&settings, &sdk, Arc::new(SystemClock)).await
 }
 
 mod aws {
+    use automations::backends::aws::{
+        DynamoTable, SecretsManagerStore, SqsQueue, create_queue_with_dlq, create_table, load_sdk_config,
+    };
+    use automations::startup::AwsSettings;
+
     use super::*;
 
-    pub async fn stores() -> Stores {
+    pub async fn sdk() -> aws_config::SdkConfig {
         require_moto();
-        unimplemented!("wired when the AWS backends land")
+        load_sdk_config().await
+    }
+
+    /// Creates a table and the two queues (with DLQs) named after `base`.
+    pub async fn create(
+        sdk: &aws_config::SdkConfig,
+        base: &str,
+        visibility: Duration,
+        max_receives: u32,
+    ) -> AwsSettings {
+        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        create_table(&dynamo, base).await.expect("create table");
+        let (events, events_dlq) =
+            create_queue_with_dlq(&sqs, &format!("{base}-events"), visibility, 5).await.expect("events queue");
+        let (deliveries, deliveries_dlq) =
+            create_queue_with_dlq(&sqs, &format!("{base}-deliveries"), visibility, max_receives)
+                .await
+                .expect("deliveries queue");
+        AwsSettings {
+            table_name: base.to_owned(),
+            events_queue_url: events,
+            deliveries_queue_url: deliveries,
+            events_dlq_url: events_dlq,
+            deliveries_dlq_url: deliveries_dlq,
+            secrets_prefix: format!("test/{base}"),
+        }
+    }
+
+    pub async fn stores() -> Stores {
+        let sdk = sdk().await;
+        let base = unique("conf");
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        create_table(&dynamo, &base).await.expect("create table");
+        let (queue, dlq) = create_queue_with_dlq(&sqs, &format!("{base}-q"), Duration::from_secs(30), MAX_RECEIVES)
+            .await
+            .expect("queue");
+        Stores {
+            table: Arc::new(DynamoTable::new(dynamo, &base, Arc::new(SystemClock))),
+            queue: Arc::new(SqsQueue::new(sqs.clone(), queue)),
+            dlq: Arc::new(SqsQueue::new(sqs, dlq)),
+            secrets: Arc::new(SecretsManagerStore::new(
+                aws_sdk_secretsmanager::Client::new(&sdk),
+                format!("test/{base}"),
+            )),
+            _dir: None,
+        }
     }
 
     /// The AWS cases need the moto server of `infra/test.sh`; say so instead of hanging.
@@ -86,7 +141,7 @@ mod aws {
         let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
         assert!(
             endpoint.starts_with("http://127.0.0.1") || endpoint.starts_with("http://localhost"),
-            "AWS conformance cases run against moto on 127.0.0.1: use ./infra/test.sh (AWS_ENDPOINT_URL is {endpoint:?})"
+            "AWS cases run against moto on 127.0.0.1: use ./infra/test.sh (AWS_ENDPOINT_URL is {endpoint:?})"
         );
     }
 }
