@@ -20,6 +20,10 @@ echo "lambda-build: $(( $(date +%s) - start )) s"
 for f in config-api slack-oauth ingest deliver; do
     zip="target/lambda/$f/bootstrap.zip"
     [ -f "$zip" ] || { echo "missing $zip" >&2; exit 1; }
-    unzipped=$(python3 -c "import zipfile,sys; print(sum(i.file_size for i in zipfile.ZipFile(sys.argv[1]).infolist()))" "$zip")
-    printf 'lambda-build: %-12s bootstrap %6.2f MB  zip %6.2f MB\n' "$f" "$(echo "$unzipped/1048576" | bc -l)" "$(echo "$(stat -c %s "$zip")/1048576" | bc -l)"
+    python3 - "$f" "$zip" <<'PY'
+import os, sys, zipfile
+name, path = sys.argv[1], sys.argv[2]
+unzipped = sum(i.file_size for i in zipfile.ZipFile(path).infolist())
+print(f"lambda-build: {name:<12} bootstrap {unzipped / 2**20:6.2f} MB  zip {os.path.getsize(path) / 2**20:6.2f} MB")
+PY
 done
