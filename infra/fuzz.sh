@@ -9,7 +9,7 @@ SECONDS_PER_TARGET="${1:-60}"
 export RUSTC_BOOTSTRAP=1
 if ! cargo fuzz --help >/dev/null 2>&1; then
     echo "infra: installing cargo-fuzz" >&2
-    cargo install cargo-fuzz --locked --version 0.13.1
+    cargo install cargo-fuzz --locked --version 0.13.2
 fi
 status=0
 summary=()
