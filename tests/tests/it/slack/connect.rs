@@ -230,3 +230,24 @@ per_backend! {
         assert_eq!(messages[0].1, message);
     }
 }
+
+per_backend! {
+    async fn reconnecting_a_broken_channel_makes_it_active_again(backend) {
+        let (t, _fake, admin) = spawn(backend).await;
+        connect(&t, &mut Browser::new(&t), &admin).await;
+        let id = integrations(&t).await[0].id.clone();
+        let old = t.app.repo.slack(&team(), &id).await.unwrap().expect("stored");
+        let broken = automations::domain::slack::SlackIntegration {
+            state: IntegrationState::Broken,
+            broken_reason: Some("channel_not_found".into()),
+            ..old.value.clone()
+        };
+        t.app.repo.update(&automations::app::repo::keys::slack(&team(), &id), &broken, old.version).await.unwrap();
+
+        connect(&t, &mut Browser::new(&t), &admin).await;
+
+        let stored = integrations(&t).await;
+        assert_eq!(stored.len(), 1);
+        assert_eq!((stored[0].id.clone(), stored[0].state, stored[0].broken_reason.clone()), (id, IntegrationState::Active, None));
+    }
+}
