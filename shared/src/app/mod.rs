@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod jobs;
 pub mod repo;
+pub mod slack_oauth;
 pub mod worker;
 
 use std::sync::Arc;
