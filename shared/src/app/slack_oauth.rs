@@ -269,14 +269,19 @@ impl App {
         self.state_key().await?.ok_or_else(|| AppError::Internal("the state key vanished after writing it".into()))
     }
 
+    /// The key is base64 of random bytes when this service made it; a deployment may instead
+    /// provision it up front (SAM generates a 64-character random text, so concurrent cold
+    /// starts can never each create a different key): text of 32+ bytes is used as is.
     async fn state_key(&self) -> AppResult<Option<StateKey>> {
         let Some(value) = self.secrets.get(secret_path::OAUTH_STATE_KEY).await? else { return Ok(None) };
         let bytes = STANDARD
             .decode(value.expose())
-            .map_err(|_| AppError::Internal("the stored OAuth state key does not decode".into()))?;
+            .ok()
+            .filter(|b| StateKey::new(b.clone()).is_some())
+            .unwrap_or_else(|| value.expose().as_bytes().to_vec());
         StateKey::new(bytes)
             .map(Some)
-            .ok_or_else(|| AppError::Internal("the stored OAuth state key is too short".into()))
+            .ok_or_else(|| AppError::Internal("the stored OAuth state key is too short (32 bytes at least)".into()))
     }
 
     /// `GET /slack/oauth/callback`: checks the state (signature, expiry, cookie, single use),
