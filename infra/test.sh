@@ -13,4 +13,5 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
+cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"

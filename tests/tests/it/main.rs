@@ -7,5 +7,6 @@ mod common;
 mod api;
 mod conformance;
 mod delivery;
+mod e2e;
 mod ingest;
 mod slack;

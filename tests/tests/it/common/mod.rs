@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod process;
 pub mod stores;
 
 /// Declares `case` once per backend: `mod case { fn sqlite(); fn aws(); }`.
