@@ -83,6 +83,14 @@ fn parse_cursor(cursor: Option<&str>) -> AppResult<Option<Cursor>> {
         .transpose()
 }
 
+/// A well-formed cursor of another list (another team, another filter) is the caller's fault.
+fn foreign_cursor(e: StoreError) -> AppError {
+    match e {
+        StoreError::InvalidCursor => AppError::invalid("cursor", "is not a cursor of this list"),
+        other => AppError::Store(other),
+    }
+}
+
 fn listed<T: DeserializeOwned>(page: Page) -> AppResult<Listed<T>> {
     let items = page.items.into_iter().map(|i| decode(i).map(|v| v.value)).collect::<AppResult<Vec<T>>>()?;
     Ok(Listed { items, next_cursor: page.cursor.map(|c| c.encode()) })
@@ -102,12 +110,12 @@ impl Repo {
     }
 
     pub async fn list<T: DeserializeOwned>(&self, query: Query, cursor: Option<&str>) -> AppResult<Listed<T>> {
-        let page = self.table.query(query.after(parse_cursor(cursor)?)).await?;
+        let page = self.table.query(query.after(parse_cursor(cursor)?)).await.map_err(foreign_cursor)?;
         listed(page)
     }
 
     pub async fn list_gsi1<T: DeserializeOwned>(&self, query: Query, cursor: Option<&str>) -> AppResult<Listed<T>> {
-        let page = self.table.query_gsi1(query.after(parse_cursor(cursor)?)).await?;
+        let page = self.table.query_gsi1(query.after(parse_cursor(cursor)?)).await.map_err(foreign_cursor)?;
         listed(page)
     }
 
