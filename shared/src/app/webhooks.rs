@@ -10,7 +10,7 @@ use super::App;
 use super::error::{AppError, AppResult};
 use super::repo::keys::secret_path;
 use super::repo::{Listed, Versioned};
-use crate::delivery::retry::{Verdict, classify};
+use crate::delivery::retry::{TransportErrorKind, Verdict, classify};
 use crate::delivery::sender::OutgoingRequest;
 use crate::delivery::signature::{SigningSecret, standard_webhooks_signature, wandb_signature};
 use crate::domain::error::{FieldError, Invalid, join_path};
@@ -455,6 +455,8 @@ impl App {
         let request = signed_request(url, body, &message_id, now.as_second(), &secrets);
         let result = self.sender.send(&request).await;
         let error = match (&result.error, result.status) {
+            // "not sent: <why>" says the request never left; other errors have more detail.
+            (Some(kind @ TransportErrorKind::Refused { .. }), _) => Some(kind.to_string()),
             (Some(kind), _) => Some(result.error_message.clone().unwrap_or_else(|| kind.to_string())),
             (None, Some(status)) => match classify(Some(status), None, None) {
                 Verdict::Delivered => None,
