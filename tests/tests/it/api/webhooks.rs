@@ -396,3 +396,34 @@ per_backend! {
         assert!(server.received_requests().await.unwrap().is_empty());
     }
 }
+
+per_backend! {
+    async fn a_rotated_access_token_is_used_by_the_next_request_at_once(backend) {
+        let w = World::new(backend).await;
+        let server = receiver(200, "ok").await;
+        w.secret("TOKEN", "old-token").await;
+        let id = id_of(&w.webhook(json!({"name": "deploy", "url": server.uri(), "access_token_secret": "TOKEN"})).await);
+        let test = team_path(&format!("webhooks/{id}/test"));
+        w.post(&test, &w.admin, &json!({})).await;
+        w.put(&team_path("secrets/TOKEN"), &w.admin, &json!({"value": "new-token"})).await;
+        w.post(&test, &w.admin, &json!({})).await;
+        let requests = server.received_requests().await.unwrap();
+        assert_eq!(header(&requests[0], "authorization"), "Bearer old-token");
+        assert_eq!(header(&requests[1], "authorization"), "Bearer new-token");
+    }
+}
+
+per_backend! {
+    async fn requests_after_a_signing_secret_rotation_are_signed_with_the_new_key(backend) {
+        let w = World::new(backend).await;
+        let server = receiver(200, "ok").await;
+        let id = w.webhook_to("deploy", &server.uri()).await;
+        let rotated = w.post(&team_path(&format!("webhooks/{id}/rotate-signing-secret")), &w.admin, &json!(null)).await;
+        w.post(&team_path(&format!("webhooks/{id}/test")), &w.admin, &json!({})).await;
+        let request = only_request(&server).await;
+        let signing = SigningSecret::parse(rotated.body["signing_secret"].as_str().unwrap()).unwrap();
+        let timestamp: i64 = header(&request, "webhook-timestamp").parse().unwrap();
+        let (id, signature) = (header(&request, "webhook-id"), header(&request, "webhook-signature"));
+        assert!(verify_standard_webhooks(&signing, id, timestamp, &request.body, signature));
+    }
+}
