@@ -174,3 +174,14 @@ per_backend! {
         assert!(String::from_utf8_lossy(&request.body).contains(CANARY));
     }
 }
+
+per_backend! {
+    async fn a_cursor_of_another_list_is_refused(backend) {
+        let w = World::new(backend).await;
+        w.secret("A", "v").await;
+        w.secret("B", "v").await;
+        let page = w.get(&format!("{}?limit=1", team_path("secrets")), &w.admin).await;
+        let cursor = page.body["next_cursor"].as_str().unwrap();
+        assert_invalid(&w.get(&format!("{}?cursor={cursor}", team_path("webhooks")), &w.admin).await, "cursor");
+    }
+}
