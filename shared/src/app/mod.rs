@@ -1,12 +1,17 @@
 //! Use cases: what the functions and the local process call. Written against the ports only;
 //! which backend runs is chosen by `functions/*` and `local/`.
 
+pub mod admin;
 pub mod auth;
+pub mod automations;
 pub mod config;
 pub mod error;
+pub mod integrations;
 pub mod jobs;
 pub mod repo;
+pub mod secrets;
 pub mod slack_oauth;
+pub mod webhooks;
 pub mod worker;
 
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! Handlers are wiring: extract, call one use case in `crate::app`, map the result.
 
 pub mod automations;
+pub mod common;
 pub mod events;
 pub mod executions;
 pub mod extract;

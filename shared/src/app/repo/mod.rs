@@ -83,6 +83,27 @@ fn parse_cursor(cursor: Option<&str>) -> AppResult<Option<Cursor>> {
         .transpose()
 }
 
+/// The cursor for `query`: lists of one team share a partition, so a cursor is also checked to
+/// sit inside this list's sort-key prefix (the backends check the partition).
+fn cursor_of(query: &Query, cursor: Option<&str>, index: bool) -> AppResult<Option<Cursor>> {
+    let cursor = parse_cursor(cursor)?;
+    if let Some(c) = &cursor {
+        let sk = if index { c.gsi1sk.as_deref().unwrap_or_default() } else { c.sk.as_str() };
+        if !sk.starts_with(&query.sk_prefix) {
+            return Err(foreign_cursor(StoreError::InvalidCursor));
+        }
+    }
+    Ok(cursor)
+}
+
+/// A well-formed cursor of another list (another team, another filter) is the caller's fault.
+fn foreign_cursor(e: StoreError) -> AppError {
+    match e {
+        StoreError::InvalidCursor => AppError::invalid("cursor", "is not a cursor of this list"),
+        other => AppError::Store(other),
+    }
+}
+
 fn listed<T: DeserializeOwned>(page: Page) -> AppResult<Listed<T>> {
     let items = page.items.into_iter().map(|i| decode(i).map(|v| v.value)).collect::<AppResult<Vec<T>>>()?;
     Ok(Listed { items, next_cursor: page.cursor.map(|c| c.encode()) })
@@ -102,12 +123,14 @@ impl Repo {
     }
 
     pub async fn list<T: DeserializeOwned>(&self, query: Query, cursor: Option<&str>) -> AppResult<Listed<T>> {
-        let page = self.table.query(query.after(parse_cursor(cursor)?)).await?;
+        let cursor = cursor_of(&query, cursor, false)?;
+        let page = self.table.query(query.after(cursor)).await.map_err(foreign_cursor)?;
         listed(page)
     }
 
     pub async fn list_gsi1<T: DeserializeOwned>(&self, query: Query, cursor: Option<&str>) -> AppResult<Listed<T>> {
-        let page = self.table.query_gsi1(query.after(parse_cursor(cursor)?)).await?;
+        let cursor = cursor_of(&query, cursor, true)?;
+        let page = self.table.query_gsi1(query.after(cursor)).await.map_err(foreign_cursor)?;
         listed(page)
     }
 

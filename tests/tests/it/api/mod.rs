@@ -1,1 +1,10 @@
-//! Suite: api (cases are added with its issue).
+//! Suite: the config API (DESIGN §8): roles, validation, conflicts, paging, problem+json,
+//! the webhook test request, OpenAPI, and that no secret value ever comes back.
+
+mod automations;
+mod errors;
+mod secrets;
+mod slack_integrations;
+mod support;
+mod system;
+mod webhooks;
