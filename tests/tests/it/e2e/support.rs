@@ -127,11 +127,11 @@ impl Tour {
         loop {
             let (_, list) =
                 self.call("GET", &format!("/v1/teams/ml-team/automations/{automation}/executions"), None).await;
-            if let Some(first) = list["items"].as_array().and_then(|i| i.first()) {
-                if first["status"] == status {
-                    let id = first["id"].as_str().expect("id");
-                    return self.call("GET", &format!("/v1/teams/ml-team/executions/{id}"), None).await.1;
-                }
+            if let Some(first) = list["items"].as_array().and_then(|i| i.first())
+                && first["status"] == status
+            {
+                let id = first["id"].as_str().expect("id");
+                return self.call("GET", &format!("/v1/teams/ml-team/executions/{id}"), None).await.1;
             }
             assert!(Instant::now() < deadline, "no execution reached {status}: {list}");
             tokio::time::sleep(Duration::from_millis(100)).await;
