@@ -3,7 +3,9 @@
 
 pub mod auth;
 pub mod config;
+pub mod deliver;
 pub mod error;
+pub mod history;
 pub mod jobs;
 pub mod repo;
 pub mod worker;
