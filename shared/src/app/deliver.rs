@@ -207,23 +207,31 @@ impl App {
         };
 
         let result = self.sender.send(&prepared.request).await;
-        let verdict = self.judge(&claimed.team, &prepared, &result).await?;
+        let verdict = self.judge(&claimed.team, &prepared, &result).await;
         self.record(&job, claimed, version, number, now, &prepared, &result, verdict).await
     }
 
     /// What the answer means; a Slack answer that says the channel is gone also marks the
     /// integration broken.
-    async fn judge(&self, team: &TeamName, prepared: &Prepared, result: &SendResult) -> AppResult<Verdict> {
+    async fn judge(&self, team: &TeamName, prepared: &Prepared, result: &SendResult) -> Verdict {
         if let Target::Slack { integration_id } = &prepared.target
             && let Some(answer) = slack::broken_answer(result.status, &result.body)
         {
-            self.mark_slack_broken(team, integration_id, answer).await?;
-            tracing::warn!(slack_integration_id = %integration_id, answer, "Slack integration marked broken");
-            return Ok(Verdict::Failed {
+            // The attempt was made: recording it matters more than the mark, which the next
+            // delivery to this integration tries again.
+            match self.mark_slack_broken(team, integration_id, answer).await {
+                Ok(()) => {
+                    tracing::warn!(slack_integration_id = %integration_id, answer, "Slack integration marked broken")
+                }
+                Err(e) => {
+                    tracing::error!(slack_integration_id = %integration_id, error = %e, "could not mark the Slack integration broken")
+                }
+            }
+            return Verdict::Failed {
                 reason: format!("Slack answered {answer}: the integration is marked broken; reconnect the channel"),
-            });
+            };
         }
-        Ok(classify(result.status, result.error.as_ref(), result.retry_after))
+        classify(result.status, result.error.as_ref(), result.retry_after)
     }
 
     /// Writes the attempt and the execution's new state together and says what the queue

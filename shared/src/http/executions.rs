@@ -109,3 +109,18 @@ async fn redeliver(
     let queued = app.redeliver_execution(&who, &team, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(queued)))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_history_routes_are_in_the_openapi_document() {
+        let doc = crate::http::openapi();
+        for path in [
+            "/v1/teams/{team}/automations/{id}/executions",
+            "/v1/teams/{team}/executions/{id}",
+            "/v1/teams/{team}/executions/{id}/redeliver",
+        ] {
+            assert!(doc.paths.paths.contains_key(path), "{path} is not documented");
+        }
+    }
+}
