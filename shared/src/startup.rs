@@ -233,6 +233,15 @@ pub fn spawn_local_workers(
     delivery_concurrency: usize,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let _ = (app, delivery_concurrency, stop);
-    Vec::new()
+    use crate::app::deliver::DeliverHandler;
+    use crate::app::worker::{MessageHandler, run_local_worker};
+
+    let deliver: Arc<dyn MessageHandler> = Arc::new(DeliverHandler::new(app.clone()));
+    vec![tokio::spawn(run_local_worker(
+        Arc::clone(&app.deliveries),
+        Arc::clone(&app.deliveries_dlq),
+        deliver,
+        delivery_concurrency,
+        stop,
+    ))]
 }

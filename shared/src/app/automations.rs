@@ -12,7 +12,7 @@ use super::App;
 use super::auth::Access;
 use super::error::{AppError, AppResult};
 use super::repo::{Listed, Versioned};
-use super::webhooks::{WebhookSecrets, from_merged, merge_patch, patch_object};
+use super::webhooks::{from_merged, merge_patch, patch_object};
 use crate::domain::automation::{Action, Automation, AutomationSpec, AutomationSpecIn, EventSpec, Scope};
 use crate::domain::error::{FieldError, Invalid, join_path};
 use crate::domain::names::{ObjectId, ProjectName, TeamName};
@@ -93,7 +93,10 @@ impl App {
                 None => faults.push(FieldError::new("action.webhook_id", "no webhook with this id in this team")),
                 Some(webhook) => {
                     if let Some(payload) = payload
-                        && let Err(errors) = Template::compile(payload, &WebhookSecrets::names(&webhook.value))
+                        && let Err(errors) = Template::compile(
+                            payload,
+                            &crate::app::deliver::request::template_secret_names(&webhook.value),
+                        )
                     {
                         faults.extend(
                             errors

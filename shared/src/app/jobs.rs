@@ -10,7 +10,18 @@ use crate::domain::names::{ObjectId, TeamName};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DeliveryTask {
-    Deliver { team: TeamName, execution_id: ObjectId, attempt: u32 },
+    Deliver {
+        team: TeamName,
+        execution_id: ObjectId,
+        attempt: u32,
+    },
+    /// A manual redeliver from the history (`POST .../redeliver`): exactly one attempt,
+    /// numbered `attempt`, whose result sets the status; never retried automatically.
+    Redeliver {
+        team: TeamName,
+        execution_id: ObjectId,
+        attempt: u32,
+    },
 }
 
 impl DeliveryTask {

@@ -1,7 +1,5 @@
 //! Webhooks: create, read, patch, delete, signing secrets, the test request, and
-//! [`signed_request`], the one place a webhook request's headers are built (DESIGN §3, §7).
-
-use std::collections::BTreeMap;
+//! the webhook test endpoint, which signs through `app::deliver::request` like every delivery (DESIGN §3, §7).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -10,15 +8,15 @@ use super::App;
 use super::error::{AppError, AppResult};
 use super::repo::keys::secret_path;
 use super::repo::{Listed, Versioned};
+use crate::app::deliver::request::{signed_webhook_request, template_secret_names};
 use crate::delivery::retry::{TransportErrorKind, Verdict, classify};
-use crate::delivery::sender::OutgoingRequest;
-use crate::delivery::signature::{SigningSecret, standard_webhooks_signature, wandb_signature};
+use crate::delivery::signature::SigningSecret;
 use crate::domain::error::{FieldError, Invalid, join_path};
 use crate::domain::names::{ObjectId, SecretName, TeamName, WebhookName};
 use crate::domain::secret::SecretValue;
 use crate::domain::team::Principal;
 use crate::domain::webhook::{Webhook, validate_url};
-use crate::render::template::{ACCESS_TOKEN, MASK, SecretNames, Template};
+use crate::render::template::Template;
 use crate::render::variables::{RenderContext, Variables};
 
 /// `POST /v1/teams/{team}/webhooks`, and the shape a PATCH is applied to.
@@ -76,82 +74,6 @@ pub struct WebhookTestOut {
 /// Fields of a webhook a client may send back from a GET; a PATCH ignores them.
 const READ_ONLY_FIELDS: &[&str] = &["id", "created_at", "updated_at"];
 const EDITABLE_FIELDS: &[&str] = &["name", "url", "access_token_secret", "secret"];
-
-// ---- signed requests ----------------------------------------------------------------------
-
-/// The secret values one webhook request needs, read from the store.
-#[derive(Debug, Clone)]
-pub struct WebhookSecrets {
-    /// Sent as `Authorization: Bearer …`; `${ACCESS_TOKEN}` in payloads.
-    pub access_token: Option<SecretValue>,
-    /// The payload secret's name (`$NAME` in payloads) and value (`X-Wandb-Signature` key).
-    pub secret: Option<(SecretName, SecretValue)>,
-    /// The Standard Webhooks key.
-    pub signing: SigningSecret,
-}
-
-impl WebhookSecrets {
-    /// Answers a payload template's secret reference (the `secrets` callback of
-    /// [`Template::render`]).
-    pub fn lookup(&self, name: &str) -> Option<String> {
-        let payload_secret = self.secret.as_ref().filter(|(n, _)| n.as_str() == name).map(|(_, v)| v);
-        if name == ACCESS_TOKEN {
-            // A payload secret named ACCESS_TOKEN is reachable only when there is no access token.
-            return self.access_token.as_ref().or(payload_secret).map(|v| v.expose().to_owned());
-        }
-        payload_secret.map(|v| v.expose().to_owned())
-    }
-
-    /// The names a payload template may use as secrets, for [`Template::compile`].
-    pub fn names(webhook: &Webhook) -> SecretNames<'_> {
-        SecretNames {
-            secret: webhook.secret.as_ref().map(SecretName::as_str),
-            has_access_token: webhook.access_token_secret.is_some(),
-        }
-    }
-}
-
-/// A webhook POST with exactly the headers of DESIGN §7 (the sender adds `User-Agent`):
-/// `Content-Type: application/json`; `Authorization: Bearer <token>` when there is an access
-/// token; `X-Wandb-Signature: base64(HMAC-SHA256(secret value, body))` when there is a payload
-/// secret; and the Standard Webhooks `webhook-id` (`message_id`: the execution id, stable across
-/// retries), `webhook-timestamp` (`timestamp`, epoch seconds) and `webhook-signature`.
-pub fn signed_request(
-    url: url::Url,
-    body: Vec<u8>,
-    message_id: &str,
-    timestamp: i64,
-    secrets: &WebhookSecrets,
-) -> OutgoingRequest {
-    let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
-    if let Some(token) = &secrets.access_token {
-        headers.push(("Authorization".to_owned(), format!("Bearer {}", token.expose())));
-    }
-    if let Some((_, value)) = &secrets.secret {
-        headers.push(("X-Wandb-Signature".to_owned(), wandb_signature(value.expose().as_bytes(), &body)));
-    }
-    headers.push(("webhook-id".to_owned(), message_id.to_owned()));
-    headers.push(("webhook-timestamp".to_owned(), timestamp.to_string()));
-    headers.push((
-        "webhook-signature".to_owned(),
-        standard_webhooks_signature(&secrets.signing, message_id, timestamp, &body),
-    ));
-    OutgoingRequest { url, headers, body }
-}
-
-/// The request's headers as execution records and previews show them: the bearer token masked.
-/// Signatures stay: they reveal nothing of their keys and help a receiver debug.
-pub fn masked_headers(request: &OutgoingRequest) -> BTreeMap<String, String> {
-    request
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            let value =
-                if name.eq_ignore_ascii_case("authorization") { format!("Bearer {MASK}") } else { value.clone() };
-            (name.clone(), value)
-        })
-        .collect()
-}
 
 // ---- JSON Merge Patch (RFC 7396) ----------------------------------------------------------
 
@@ -386,29 +308,6 @@ impl App {
         SigningSecret::parse(value.expose()).map_err(|e| AppError::Internal(format!("webhook {id} signing key: {e}")))
     }
 
-    /// Reads every secret value a request of `webhook` needs. A referenced secret without a
-    /// value (removed behind the API's back) is a conflict the team admin can fix.
-    pub async fn webhook_secrets(&self, team: &TeamName, webhook: &Webhook) -> AppResult<WebhookSecrets> {
-        let value_of = |name: &SecretName| {
-            let name = name.clone();
-            async move {
-                self.secrets.get(&secret_path::team_secret(team, &name)).await?.ok_or_else(|| {
-                    AppError::conflict(format!("secret {name} of webhook {} has no value; set it again", webhook.id))
-                })
-            }
-        };
-        let access_token = match &webhook.access_token_secret {
-            Some(name) => Some(value_of(name).await?),
-            None => None,
-        };
-        let secret = match &webhook.secret {
-            Some(name) => Some((name.clone(), value_of(name).await?)),
-            None => None,
-        };
-        let signing = self.signing_key(team, &webhook.id).await?;
-        Ok(WebhookSecrets { access_token, secret, signing })
-    }
-
     /// Sends one signed request to the webhook, through the shared SSRF-guarded sender, and
     /// reports what came back. Nothing is recorded.
     #[tracing::instrument(skip_all, fields(team = %team, webhook_id = %id))]
@@ -424,12 +323,14 @@ impl App {
         let url = validate_url(&webhook.url)?;
         let now = self.clock.now();
         let template = match &input.payload {
-            Some(payload) => Some(Template::compile(payload, &WebhookSecrets::names(&webhook)).map_err(|errors| {
+            Some(payload) => Some(Template::compile(payload, &template_secret_names(&webhook)).map_err(|errors| {
                 Invalid(errors.into_iter().map(|e| FieldError::new(join_path("payload", &e.path), e.message)).collect())
             })?),
             None => None,
         };
-        let secrets = self.webhook_secrets(team, &webhook).await?;
+        // A referenced secret without a value (removed behind the API's back) is a conflict the
+        // team admin can fix.
+        let secrets = self.webhook_secrets(team, &webhook).await?.map_err(AppError::conflict)?;
         let body = match template {
             Some(template) => {
                 let event = sample_event(team, who, now);
@@ -439,7 +340,7 @@ impl App {
                     metric_name: None,
                     metric_value: None,
                 };
-                template.render(&Variables::from_event(&event, &ctx), &|name| secrets.lookup(name))
+                template.render(&Variables::from_event(&event, &ctx), &|name| secrets.value_of(name))
             }
             None => json!({
                 "test": true,
@@ -452,7 +353,7 @@ impl App {
         };
         let body = serde_json::to_vec(&body).map_err(internal)?;
         let message_id = format!("msg_{}", ulid::Ulid::generate());
-        let request = signed_request(url, body, &message_id, now.as_second(), &secrets);
+        let request = signed_webhook_request(url, &message_id, now.as_second(), body, &secrets.keys());
         let result = self.sender.send(&request).await;
         let error = match (&result.error, result.status) {
             // "not sent: <why>" says the request never left; other errors have more detail.
@@ -517,60 +418,6 @@ fn sample_event(team: &TeamName, who: &Principal, now: jiff::Timestamp) -> Value
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::signature::verify_standard_webhooks;
-
-    fn secrets(token: Option<&str>, secret: Option<(&str, &str)>) -> WebhookSecrets {
-        WebhookSecrets {
-            access_token: token.map(|t| SecretValue::new(t).unwrap()),
-            secret: secret.map(|(n, v)| (SecretName::parse(n).unwrap(), SecretValue::new(v).unwrap())),
-            signing: SigningSecret::generate(),
-        }
-    }
-
-    fn header<'a>(req: &'a OutgoingRequest, name: &str) -> Option<&'a str> {
-        req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    #[test]
-    fn signed_requests_carry_exactly_the_headers_that_apply() {
-        let url = url::Url::parse("https://example.com/hook").unwrap();
-        let s = secrets(Some("tok"), Some(("SIG", "key")));
-        let req = signed_request(url.clone(), b"{}".to_vec(), "msg_1", 1_700_000_000, &s);
-        assert_eq!(header(&req, "content-type"), Some("application/json"));
-        assert_eq!(header(&req, "authorization"), Some("Bearer tok"));
-        assert_eq!(header(&req, "x-wandb-signature"), Some(wandb_signature(b"key", b"{}").as_str()));
-        assert_eq!(header(&req, "webhook-id"), Some("msg_1"));
-        assert_eq!(header(&req, "webhook-timestamp"), Some("1700000000"));
-        assert!(verify_standard_webhooks(
-            &s.signing,
-            "msg_1",
-            1_700_000_000,
-            b"{}",
-            header(&req, "webhook-signature").unwrap()
-        ));
-
-        let bare = signed_request(url, b"{}".to_vec(), "msg_1", 1, &secrets(None, None));
-        assert_eq!(header(&bare, "authorization"), None);
-        assert_eq!(header(&bare, "x-wandb-signature"), None);
-        assert_eq!(bare.headers.len(), 4);
-    }
-
-    #[test]
-    fn masked_headers_hide_the_bearer_token() {
-        let url = url::Url::parse("https://example.com/hook").unwrap();
-        let req = signed_request(url, b"{}".to_vec(), "msg_1", 1, &secrets(Some("tok"), None));
-        let masked = masked_headers(&req);
-        assert_eq!(masked["Authorization"], "Bearer ***");
-        assert!(!masked.values().any(|v| v.contains("tok")));
-    }
-
-    #[test]
-    fn the_access_token_name_reaches_a_payload_secret_only_without_an_access_token() {
-        assert_eq!(secrets(Some("tok"), Some(("ACCESS_TOKEN", "p"))).lookup("ACCESS_TOKEN").as_deref(), Some("tok"));
-        assert_eq!(secrets(None, Some(("ACCESS_TOKEN", "p"))).lookup("ACCESS_TOKEN").as_deref(), Some("p"));
-        assert_eq!(secrets(None, Some(("SIG", "p"))).lookup("SIG").as_deref(), Some("p"));
-        assert_eq!(secrets(None, Some(("SIG", "p"))).lookup("OTHER"), None);
-    }
 
     #[test]
     fn merge_patch_follows_rfc_7396() {

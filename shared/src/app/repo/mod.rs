@@ -483,9 +483,11 @@ impl Repo {
         stored.attempts.clear();
         let expires = execution.created_at.as_second() + EXECUTION_RETENTION_SECONDS;
         Ok(item_of(&keys::execution(&execution.id), &stored)?
+            // Fixed-width nanoseconds: RFC 3339 text drops trailing zeros and would sort
+            // `…:00Z` after `…:00.5Z`.
             .with_gsi1(
                 keys::executions_of(&execution.automation_id),
-                format!("{}#{}", execution.created_at, execution.id),
+                format!("{:020}#{}", execution.created_at.as_nanosecond(), execution.id),
             )
             .expiring_at(expires))
     }
@@ -536,5 +538,32 @@ impl Repo {
 
     pub async fn attempts(&self, execution: &ObjectId) -> AppResult<Vec<Attempt>> {
         self.list_all(&keys::execution(execution).pk, keys::ATTEMPT_PREFIX).await
+    }
+
+    // ---- delivery outcomes (deliver) ---------------------------------------------------
+
+    /// Records attempt `attempt` and the execution's state after it in one transaction, so a
+    /// crash never leaves an attempt without its outcome (nor an outcome without its attempt).
+    /// `Ok(false)` when the attempt was already recorded or the execution moved past
+    /// `old_version`: someone else delivered meanwhile, and nothing was written.
+    pub async fn record_attempt_outcome(
+        &self,
+        old_version: u64,
+        execution: &Execution,
+        attempt: &Attempt,
+    ) -> AppResult<bool> {
+        let expires = execution.created_at.as_second() + EXECUTION_RETENTION_SECONDS;
+        let attempt_item = item_of(&keys::attempt(&execution.id, attempt.number), attempt)?.expiring_at(expires);
+        let mut execution_item = self.execution_item(execution)?;
+        execution_item.version = old_version + 1;
+        let ops = vec![
+            WriteOp::Put { item: attempt_item, condition: Condition::Absent },
+            WriteOp::Put { item: execution_item, condition: Condition::Version(old_version) },
+        ];
+        match self.table.transact(ops).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::TransactionConflict { .. } | StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 }
