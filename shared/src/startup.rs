@@ -91,3 +91,9 @@ pub async fn sqlite_ports(data_dir: &Path, clock: Arc<dyn Clock>, config: &Confi
 
 /// Polling interval hint for workers that have nothing to do.
 pub const IDLE_WAIT: Duration = Duration::from_secs(1);
+
+/// The App of a Lambda function, from the environment (DESIGN §11). Placeholder until the AWS
+/// wiring lands: it fails at start with one clear line.
+pub async fn aws_app_from_env() -> Result<App, StartupError> {
+    Err(StartupError::Config("the AWS backend is not wired yet".into()))
+}

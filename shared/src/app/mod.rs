@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod ingest;
 pub mod jobs;
 pub mod repo;
 pub mod worker;
