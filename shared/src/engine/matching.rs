@@ -61,10 +61,6 @@ pub struct Mismatch {
     pub reason: String,
 }
 
-fn mismatch<T>(reason: impl Into<String>) -> Result<T, Mismatch> {
-    Err(Mismatch { reason: reason.into() })
-}
-
 /// An automation with its filter and regex compiled, ready to be checked against events.
 #[derive(Debug, Clone)]
 pub struct CompiledAutomation {
@@ -87,61 +83,54 @@ impl CompiledAutomation {
     }
 
     /// Ok when every static condition holds for `event`, else the first that does not, checked
-    /// cheapest first (type, scope, regex or state, then the filter).
+    /// cheapest first (type, scope, regex or state, then the filter), as a sentence.
     pub fn check(&self, event: &Event) -> Result<(), Mismatch> {
-        let spec = &self.automation.spec;
-        let wanted = spec.event.source_event();
-        if event.event_type != wanted {
-            return mismatch(format!(
-                "event type {} does not trigger {} automations",
-                event.event_type.as_str(),
-                spec.event.type_name()
-            ));
+        match self.first_failure(event) {
+            None => Ok(()),
+            Some(failed) => Err(Mismatch { reason: failed.explain(self, event) }),
         }
-        check_scope(&spec.scope, event)?;
-        match &spec.event {
-            EventSpec::AddArtifactAlias { alias_regex, .. } => {
+    }
+
+    /// `check` without the sentence: ingest asks this of every automation for every event.
+    pub fn matches(&self, event: &Event) -> bool {
+        self.first_failure(event).is_none()
+    }
+
+    fn first_failure(&self, event: &Event) -> Option<Failed> {
+        let spec = &self.automation.spec;
+        if event.event_type != spec.event.source_event() {
+            return Some(Failed::EventType);
+        }
+        if let Some(failed) = scope_failure(&spec.scope, event) {
+            return Some(failed);
+        }
+        let holds = match &spec.event {
+            EventSpec::AddArtifactAlias { .. } => {
                 let alias = event.alias.as_deref().unwrap_or_default();
-                if !self.pattern.as_ref().is_some_and(|re| re.is_match(alias)) {
-                    return mismatch(format!("alias {alias} does not match {alias_regex}"));
-                }
+                self.pattern.as_ref().is_some_and(|re| re.is_match(alias))
             }
-            EventSpec::AddArtifactTag { tag_regex, .. } => {
+            EventSpec::AddArtifactTag { .. } => {
                 let tag = event.tag.as_deref().unwrap_or_default();
-                if !self.pattern.as_ref().is_some_and(|re| re.is_match(tag)) {
-                    return mismatch(format!("tag {tag} does not match {tag_regex}"));
-                }
+                self.pattern.as_ref().is_some_and(|re| re.is_match(tag))
             }
             EventSpec::RunState { states, .. } => {
-                let Some(state) = event.run.as_ref().and_then(|r| r.state) else {
-                    return mismatch("the event has no run state");
-                };
-                if !states.contains(&state.normalized()) {
-                    let listed = states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
-                    let counted = if state.normalized() != state { " (counted as FAILED)" } else { "" };
-                    return mismatch(format!("run state {}{counted} is not one of {listed}", state.as_str()));
-                }
+                event.run.as_ref().and_then(|r| r.state).is_some_and(|s| states.contains(&s.normalized()))
             }
             EventSpec::RunMetric { .. } | EventSpec::RunMetricChange { .. } | EventSpec::RunMetricZscore { .. } => {
                 let name = spec.event.metric_name().unwrap_or_default();
-                let logged =
-                    event.history.as_ref().and_then(|h| h.values.get(name)).is_some_and(|v| v.as_f64().is_some());
-                if !logged {
-                    return mismatch(format!("the history row has no value for metric {name}"));
-                }
+                event.history.as_ref().and_then(|h| h.values.get(name)).is_some_and(|v| v.as_f64().is_some())
             }
-            EventSpec::CreateArtifact { .. } | EventSpec::LinkArtifact { .. } => {}
+            EventSpec::CreateArtifact { .. } | EventSpec::LinkArtifact { .. } => true,
+        };
+        if !holds {
+            return Some(Failed::Condition);
         }
         if let Some(filter) = &self.filter
             && !filter.matches(&event.doc)
         {
-            return mismatch("the filter does not match the event");
+            return Some(Failed::Filter);
         }
-        Ok(())
-    }
-
-    pub fn matches(&self, event: &Event) -> bool {
-        self.check(event).is_ok()
+        None
     }
 
     /// The metric this automation watches, for the three metric events.
@@ -171,22 +160,78 @@ impl CompiledAutomation {
     }
 }
 
-fn check_scope(scope: &Scope, event: &Event) -> Result<(), Mismatch> {
-    let project = event.project.as_str();
-    match scope {
-        Scope::Project { project: wanted } if wanted.as_str() == project => Ok(()),
-        Scope::Project { project: wanted } => mismatch(format!("project {project} is not {wanted}")),
-        Scope::Registry { registry } | Scope::Collection { registry, .. }
-            if event.project.registry() != Some(registry.as_str()) =>
-        {
-            mismatch(format!("project {project} is not registry {registry}"))
+/// Which static condition failed; put into words only when someone reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failed {
+    EventType,
+    Project,
+    Registry,
+    Collection,
+    /// The event type's own condition: alias or tag regex, run state, metric in the row.
+    Condition,
+    Filter,
+}
+
+impl Failed {
+    fn explain(self, automation: &CompiledAutomation, event: &Event) -> String {
+        let spec = &automation.automation.spec;
+        let project = event.project.as_str();
+        match (self, &spec.scope) {
+            (Failed::EventType, _) => format!(
+                "event type {} does not trigger {} automations",
+                event.event_type.as_str(),
+                spec.event.type_name()
+            ),
+            (Failed::Project, Scope::Project { project: wanted }) => format!("project {project} is not {wanted}"),
+            (Failed::Registry, Scope::Registry { registry } | Scope::Collection { registry, .. }) => {
+                format!("project {project} is not registry {registry}")
+            }
+            (Failed::Collection, Scope::Collection { collection, .. }) => match &event.artifact {
+                Some(artifact) => format!("collection {} is not {collection}", artifact.collection),
+                None => format!("the event has no artifact, so no collection {collection}"),
+            },
+            (Failed::Condition, _) => condition_reason(&spec.event, event),
+            (Failed::Filter, _) => "the filter does not match the event".to_owned(),
+            (_, scope) => format!("the event is outside the scope {scope:?}"),
         }
-        Scope::Registry { .. } => Ok(()),
-        Scope::Collection { collection, .. } => match &event.artifact {
-            Some(artifact) if artifact.collection == collection.as_str() => Ok(()),
-            Some(artifact) => mismatch(format!("collection {} is not {collection}", artifact.collection)),
-            None => mismatch(format!("the event has no artifact, so no collection {collection}")),
+    }
+}
+
+fn condition_reason(spec: &EventSpec, event: &Event) -> String {
+    match spec {
+        EventSpec::AddArtifactAlias { alias_regex, .. } => {
+            format!("alias {} does not match {alias_regex}", event.alias.as_deref().unwrap_or_default())
+        }
+        EventSpec::AddArtifactTag { tag_regex, .. } => {
+            format!("tag {} does not match {tag_regex}", event.tag.as_deref().unwrap_or_default())
+        }
+        EventSpec::RunState { states, .. } => match event.run.as_ref().and_then(|r| r.state) {
+            None => "the event has no run state".to_owned(),
+            Some(state) => {
+                let listed = states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+                let counted = if state.normalized() != state { " (counted as FAILED)" } else { "" };
+                format!("run state {}{counted} is not one of {listed}", state.as_str())
+            }
         },
+        _ => format!("the history row has no value for metric {}", spec.metric_name().unwrap_or_default()),
+    }
+}
+
+fn scope_failure(scope: &Scope, event: &Event) -> Option<Failed> {
+    match scope {
+        Scope::Project { project } => (project.as_str() != event.project.as_str()).then_some(Failed::Project),
+        Scope::Registry { registry } => {
+            (event.project.registry() != Some(registry.as_str())).then_some(Failed::Registry)
+        }
+        Scope::Collection { registry, collection } => {
+            if event.project.registry() != Some(registry.as_str()) {
+                Some(Failed::Registry)
+            } else if event.artifact.as_ref().is_none_or(|a| a.collection != collection.as_str()) {
+                Some(Failed::Collection)
+            } else {
+                None
+            }
+        }
     }
 }
 
