@@ -144,3 +144,15 @@ per_backend! {
         assert_eq!(ctx.jobs().await.len(), 2);
     }
 }
+
+per_backend! {
+    async fn the_openapi_document_describes_posting_events_and_its_problems(backend) {
+        let ctx = Ctx::new(backend).await;
+        let doc = ctx.t.get("/v1/openapi.json", &ctx.admin).await.body;
+        let post = &doc["paths"]["/v1/events"]["post"];
+        assert!(post["responses"]["202"].is_object(), "{post}");
+        for status in ["400", "401", "403", "404", "413"] {
+            assert!(post["responses"][status]["content"]["application/problem+json"].is_object(), "{status}: {post}");
+        }
+    }
+}

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use automations::app::repo::keys;
+use automations::app::worker::{MessageHandler, Outcome};
 use automations::domain::execution::FiredMetric;
 use automations::domain::names::ProjectName;
 use serde_json::{Value, json};
@@ -198,5 +199,20 @@ per_backend! {
         assert!(table.get(&window("loss")).await.unwrap().is_some());
         assert!(table.get(&window("acc")).await.unwrap().is_none());
         assert!(table.get(&window("lr")).await.unwrap().is_none());
+    }
+}
+
+per_backend! {
+    async fn two_firing_rows_processed_at_once_fire_once_within_the_cooldown(backend) {
+        let ctx = Ctx::new(backend).await;
+        let auto = ctx
+            .automation(spec("high", project("llm"), metric("RUN_METRIC", json!({"name": "loss", "window": 1, "cmp": "$gt", "threshold": 1}))))
+            .await;
+        let first = message(row("a", "r1", 1, json!({"loss": 2})).to_string());
+        let second = message(row("b", "r1", 2, json!({"loss": 3})).to_string());
+        let (x, y) = tokio::join!(ctx.handler.handle(&first), ctx.handler.handle(&second));
+        assert_eq!((x, y), (Outcome::Done, Outcome::Done));
+        assert_eq!(ctx.executions(&auto).await.len(), 1);
+        assert_eq!(ctx.jobs().await.len(), 1);
     }
 }
