@@ -42,9 +42,10 @@ fn bump(map: &Mutex<BTreeMap<String, u64>>, key: String, by: u64) {
 }
 
 impl Counts {
-    fn snapshot(&self) -> (BTreeMap<String, u64>, BTreeMap<String, u64>, BTreeMap<String, u64>, u64) {
-        let get = |m: &Mutex<BTreeMap<String, u64>>| m.lock().map(|m| m.clone()).unwrap_or_default();
-        (get(&self.reads), get(&self.writes), get(&self.queue_calls), self.secret_calls.load(Ordering::Relaxed))
+    fn snapshot(&self) -> Value {
+        let get = |m: &Mutex<BTreeMap<String, u64>>| json!(m.lock().map(|m| m.clone()).unwrap_or_default());
+        json!({"reads": get(&self.reads), "writes": get(&self.writes), "queue_calls": get(&self.queue_calls),
+               "secret_calls": self.secret_calls.load(Ordering::Relaxed)})
     }
 
     fn reset(&self) {
@@ -216,9 +217,7 @@ async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Result<(
 /// One phase: `events` events, each matching `fire` (0 or 1) automation; returns the counts.
 async fn phase(
     counts: &Arc<Counts>,
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
+    api: &Api,
     arrivals: &sink::Arrivals,
     events: usize,
     fire: bool,
@@ -233,7 +232,7 @@ async fn phase(
                    "artifact": {"collection": collection, "version": "v1"}})
         })
         .collect();
-    call(client, base, token, "/v1/events", Value::Array(batch)).await?;
+    api.post("/v1/events", Value::Array(batch)).await?;
     // Ingest marks each event seen last; delivery records the attempt and outcome together.
     wait_until(Duration::from_secs(300), || counts.writes_of("EVENT") >= events as u64).await?;
     if fire {
@@ -241,8 +240,7 @@ async fn phase(
         wait_until(Duration::from_secs(60), || counts.writes_of("EXEC") >= 3 * events as u64).await?;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (reads, writes, queue, secrets) = counts.snapshot();
-    Ok(json!({"reads": reads, "writes": writes, "queue_calls": queue, "secret_calls": secrets}))
+    Ok(counts.snapshot())
 }
 
 fn total(v: &Value, field: &str, skip_receive: bool) -> f64 {
@@ -291,9 +289,9 @@ pub async fn run(events: usize) -> Result<Value, String> {
         .await?;
     }
     // Warm the secret and automation caches, as a running service has them.
-    phase(&counts, &client, &base, &token, &arrivals, 10, true, "warm").await?;
-    let quiet = phase(&counts, &client, &base, &token, &arrivals, events, false, "quiet").await?;
-    let firing = phase(&counts, &client, &base, &token, &arrivals, events, true, "fire").await?;
+    phase(&counts, &api, &arrivals, 10, true, "warm").await?;
+    let quiet = phase(&counts, &api, &arrivals, events, false, "quiet").await?;
+    let firing = phase(&counts, &api, &arrivals, events, true, "fire").await?;
     let _ = stop_tx.send(true);
     for w in workers {
         let _ = w.await;
