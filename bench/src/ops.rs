@@ -192,15 +192,30 @@ async fn aws_app(counts: &Arc<Counts>, config: Config) -> Result<App, String> {
     build_app(ports, clock, config).map_err(|e| e.to_string())
 }
 
-async fn call(client: &reqwest::Client, base: &str, token: &str, path: &str, body: Value) -> Result<Value, String> {
-    let res =
-        client.post(format!("{base}{path}")).bearer_auth(token).json(&body).send().await.map_err(|e| e.to_string())?;
-    let status = res.status();
-    let text = res.text().await.map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        return Err(format!("{path}: {status} {text}"));
+/// The in-process API, called as the system admin.
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = res.status();
+        let text = res.text().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("{path}: {status} {text}"));
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
-    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Result<(), String> {
@@ -265,28 +280,17 @@ pub async fn run(events: usize) -> Result<Value, String> {
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let workers = automations::startup::spawn_local_workers(&app, 32, stop);
     let (sink_addr, arrivals) = sink::start().await.map_err(|e| e.to_string())?;
-    let client = reqwest::Client::new();
-    call(&client, &base, &token, "/v1/teams", json!({"name": "bench"})).await?;
-    let webhook = call(
-        &client,
-        &base,
-        &token,
-        "/v1/teams/bench/webhooks",
-        json!({"name": "sink", "url": format!("http://{sink_addr}/hook")}),
-    )
-    .await?;
+    let api = Api { client: reqwest::Client::new(), base, token };
+    api.post("/v1/teams", json!({"name": "bench"})).await?;
+    let webhook = api
+        .post("/v1/teams/bench/webhooks", json!({"name": "sink", "url": format!("http://{sink_addr}/hook")}))
+        .await?;
     for i in 0..10 {
-        call(
-            &client,
-            &base,
-            &token,
-            "/v1/teams/bench/automations",
-            json!({
+        let spec = json!({
             "name": format!("ops {i}"), "scope": {"type": "project", "project": "bench"},
             "event": {"type": "CREATE_ARTIFACT", "filter": {"artifact.collection": format!("c{i}")}},
-            "action": {"type": "webhook", "webhook_id": webhook["id"], "payload": {"id": "${event_id}"}}}),
-        )
-        .await?;
+            "action": {"type": "webhook", "webhook_id": webhook["id"], "payload": {"id": "${event_id}"}}});
+        api.post("/v1/teams/bench/automations", spec).await?;
     }
     // Warm the secret and automation caches, as a running service has them.
     phase(&counts, &api, &arrivals, 10, true, "warm").await?;
