@@ -108,6 +108,24 @@ impl MessageHandler for IngestHandler {
             }
         }
     }
+
+    /// Rows and states of one run go in order; everything else in parallel. A body that does
+    /// not parse has no key (it will be dead-lettered on its own).
+    fn ordering_key(&self, message: &ReceivedMessage) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Probe {
+            team: Option<String>,
+            project: Option<String>,
+            run: Option<RunProbe>,
+        }
+        #[derive(serde::Deserialize)]
+        struct RunProbe {
+            id: Option<String>,
+        }
+        let probe: Probe = serde_json::from_str(&message.body).ok()?;
+        let run = probe.run?.id?;
+        Some(format!("{}#{}#{run}", probe.team.unwrap_or_default(), probe.project.unwrap_or_default()))
+    }
 }
 
 impl IngestHandler {

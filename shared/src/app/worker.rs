@@ -22,6 +22,12 @@ pub enum Outcome {
 #[async_trait]
 pub trait MessageHandler: Send + Sync {
     async fn handle(&self, message: &ReceivedMessage) -> Outcome;
+
+    /// Messages with the same key must be handled one after another, in queue order (ingest:
+    /// rows of one run reach its metric windows in step order). `None`: no ordering needed.
+    fn ordering_key(&self, _message: &ReceivedMessage) -> Option<String> {
+        None
+    }
 }
 
 /// Applies an outcome to the queue. Returns whether the message must be reported as a batch
@@ -75,17 +81,19 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// The local process's consumer: polls `queue` until `shutdown` fires, handling up to
-/// `concurrency` messages at once; in-flight messages finish before it returns. With a
-/// concurrency of 1 it takes batches of up to 10 and handles them strictly in queue order
-/// (ingest: rows of one run must reach its metric windows in step order).
+/// `concurrency` messages at once; in-flight messages finish before it returns.
+///
+/// With `ordered`, it takes batches of up to 10, handles messages of different ordering keys
+/// concurrently and those of one key in queue order, and finishes a batch before taking the
+/// next, so no two messages of one key are ever in flight together.
 pub async fn run_local_worker(
     queue: Arc<dyn Queue>,
     dead_letter: Arc<dyn Queue>,
     handler: Arc<dyn MessageHandler>,
     concurrency: usize,
+    ordered: bool,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let ordered = concurrency <= 1;
     let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     loop {
@@ -108,10 +116,26 @@ pub async fn run_local_worker(
         if ordered {
             // Received messages are finished even when shutdown comes meanwhile: nothing in hand
             // is dropped, and a message not yet handled would only wait out its visibility.
+            let mut lanes: Vec<(Option<String>, Vec<ReceivedMessage>)> = Vec::new();
             for message in messages {
-                let outcome = handler.handle(&message).await;
-                settle(queue.as_ref(), dead_letter.as_ref(), &message, outcome).await;
+                let key = handler.ordering_key(&message);
+                match lanes.iter_mut().find(|(k, _)| key.is_some() && *k == key) {
+                    Some((_, lane)) => lane.push(message),
+                    None => lanes.push((key, vec![message])),
+                }
             }
+            let mut batch = tokio::task::JoinSet::new();
+            for (_, lane) in lanes {
+                let (queue, dead_letter, handler) =
+                    (Arc::clone(&queue), Arc::clone(&dead_letter), Arc::clone(&handler));
+                batch.spawn(async move {
+                    for message in lane {
+                        let outcome = handler.handle(&message).await;
+                        settle(queue.as_ref(), dead_letter.as_ref(), &message, outcome).await;
+                    }
+                });
+            }
+            while batch.join_next().await.is_some() {}
             continue;
         }
         for message in messages {

@@ -84,6 +84,11 @@ impl SqliteDb {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
+        // Reads through a memory map and a 64 MiB page cache instead of a pread per page: the
+        // profile of the local process was dominated by page-read syscalls.
+        conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024).map_err(sql)?;
+        conn.pragma_update(None, "cache_size", -65_536).map_err(sql)?;
+        conn.pragma_update(None, "temp_store", "MEMORY").map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
         Ok(Arc::new(SqliteDb { conn: Mutex::new(conn), path: path.to_owned(), clock, sent: Notify::new() }))
     }

@@ -193,7 +193,7 @@ pub async fn enqueue(app: &App, task: &DeliveryTask) {
 pub fn start_worker(t: &TestApp, app: &App) {
     let handler: Arc<dyn MessageHandler> = Arc::new(DeliverHandler::new(app.clone()));
     let (queue, dlq) = (app.deliveries.clone(), app.deliveries_dlq.clone());
-    tokio::spawn(run_local_worker(queue, dlq, handler, 4, t.shutdown.subscribe()));
+    tokio::spawn(run_local_worker(queue, dlq, handler, 4, false, t.shutdown.subscribe()));
 }
 
 /// `app` with a sender whose attempts time out after `timeout`.

@@ -5,5 +5,6 @@ mod crash;
 mod dead_letter;
 mod http;
 mod metrics;
+mod ordering;
 mod runs;
 mod support;
