@@ -100,6 +100,9 @@ pub async fn sqlite_ports(data_dir: &Path, clock: Arc<dyn Clock>, config: &Confi
     })
 }
 
+/// The local ingest worker handles events one at a time, in queue order (see `run_local_worker`).
+pub const INGEST_CONCURRENCY: usize = 1;
+
 /// Polling interval hint for workers that have nothing to do.
 pub const IDLE_WAIT: Duration = Duration::from_secs(1);
 
@@ -245,14 +248,26 @@ pub fn spawn_local_workers(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     use crate::app::deliver::DeliverHandler;
+    use crate::app::ingest::IngestHandler;
     use crate::app::worker::{MessageHandler, run_local_worker};
 
+    let ingest: Arc<dyn MessageHandler> = Arc::new(IngestHandler::new(app.clone()));
     let deliver: Arc<dyn MessageHandler> = Arc::new(DeliverHandler::new(app.clone()));
-    vec![tokio::spawn(run_local_worker(
-        Arc::clone(&app.deliveries),
-        Arc::clone(&app.deliveries_dlq),
-        deliver,
-        delivery_concurrency,
-        stop,
-    ))]
+    vec![
+        // In queue order: rows of one run must reach its metric windows in step order.
+        tokio::spawn(run_local_worker(
+            Arc::clone(&app.events),
+            Arc::clone(&app.events_dlq),
+            ingest,
+            INGEST_CONCURRENCY,
+            stop.clone(),
+        )),
+        tokio::spawn(run_local_worker(
+            Arc::clone(&app.deliveries),
+            Arc::clone(&app.deliveries_dlq),
+            deliver,
+            delivery_concurrency,
+            stop,
+        )),
+    ]
 }

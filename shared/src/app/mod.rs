@@ -8,6 +8,7 @@ pub mod config;
 pub mod deliver;
 pub mod error;
 pub mod history;
+pub mod ingest;
 pub mod integrations;
 pub mod jobs;
 pub mod repo;

@@ -75,7 +75,9 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// The local process's consumer: polls `queue` until `shutdown` fires, handling up to
-/// `concurrency` messages at once; in-flight messages finish before it returns.
+/// `concurrency` messages at once; in-flight messages finish before it returns. With a
+/// concurrency of 1 it takes batches of up to 10 and handles them strictly in queue order
+/// (ingest: rows of one run must reach its metric windows in step order).
 pub async fn run_local_worker(
     queue: Arc<dyn Queue>,
     dead_letter: Arc<dyn Queue>,
@@ -83,15 +85,16 @@ pub async fn run_local_worker(
     concurrency: usize,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let ordered = concurrency <= 1;
     let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let free = limit.available_permits().clamp(1, 10);
+        let want = if ordered { 10 } else { limit.available_permits().clamp(1, 10) };
         let received = tokio::select! {
-            r = queue.receive(free, Duration::from_secs(1), None) => r,
+            r = queue.receive(want, Duration::from_secs(1), None) => r,
             _ = shutdown.changed() => break,
         };
         let messages = match received {
@@ -102,6 +105,15 @@ pub async fn run_local_worker(
                 continue;
             }
         };
+        if ordered {
+            // Received messages are finished even when shutdown comes meanwhile: nothing in hand
+            // is dropped, and a message not yet handled would only wait out its visibility.
+            for message in messages {
+                let outcome = handler.handle(&message).await;
+                settle(queue.as_ref(), dead_letter.as_ref(), &message, outcome).await;
+            }
+            continue;
+        }
         for message in messages {
             let Ok(permit) = Arc::clone(&limit).acquire_owned().await else { break };
             let (queue, dead_letter, handler) = (Arc::clone(&queue), Arc::clone(&dead_letter), Arc::clone(&handler));

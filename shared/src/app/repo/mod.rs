@@ -5,6 +5,7 @@
 
 pub mod keys;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -15,7 +16,7 @@ use serde_json::{Value, json};
 use crate::app::error::{AppError, AppResult};
 use crate::domain::automation::Automation;
 use crate::domain::execution::{Attempt, EXECUTION_RETENTION_SECONDS, Execution};
-use crate::domain::names::{ObjectId, ProjectName, SecretName, TeamName, UserName};
+use crate::domain::names::{EventId, ObjectId, ProjectName, SecretName, TeamName, UserName};
 use crate::domain::secret::SecretMeta;
 use crate::domain::slack::SlackIntegration;
 use crate::domain::team::{Member, Team, User};
@@ -566,4 +567,91 @@ impl Repo {
             Err(e) => Err(e.into()),
         }
     }
+
+    // ---- ingest: dedupe marks, claims, metric windows ---------------------------------
+    // Kept together; app/ingest.rs explains the order of these writes and why it is safe.
+
+    /// Whether the event was processed already (its dedupe mark is live).
+    pub async fn event_seen(&self, team: &TeamName, id: &EventId) -> AppResult<bool> {
+        Ok(self.table.get(&keys::event_seen(team, id)).await?.is_some())
+    }
+
+    /// Which of these events were processed already, in one batched read.
+    pub async fn events_seen(&self, events: &[(TeamName, EventId)]) -> AppResult<HashSet<(TeamName, EventId)>> {
+        let wanted: HashMap<Key, &(TeamName, EventId)> =
+            events.iter().map(|e| (keys::event_seen(&e.0, &e.1), e)).collect();
+        let keys: Vec<Key> = wanted.keys().cloned().collect();
+        let mut seen = HashSet::new();
+        for chunk in keys.chunks(100) {
+            for item in self.table.get_many(chunk).await? {
+                if let Some(event) = wanted.get(&item.key()) {
+                    seen.insert((*event).clone());
+                }
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Marks the event processed until `expires_at` (epoch seconds).
+    pub async fn mark_event_seen(&self, team: &TeamName, id: &EventId, expires_at: i64) -> AppResult<()> {
+        let key = keys::event_seen(team, id);
+        let item = Item::new(key.pk, key.sk, json!({})).expiring_at(expires_at);
+        Ok(self.table.put(item, Condition::None).await?)
+    }
+
+    /// Takes `key` for `event` until `expires_at`, unless another event holds it. Taking it
+    /// again for the same event answers `Ours`, so a replayed event carries on where it stopped.
+    pub async fn claim(&self, key: &Key, event: &EventId, expires_at: Option<i64>) -> AppResult<Claim> {
+        // An expired claim can vanish between the failed put and the read: try again then.
+        for _ in 0..3 {
+            let mut item = Item::new(key.pk.clone(), key.sk.clone(), json!({ "event_id": event }));
+            item.expires_at = expires_at;
+            match self.table.put(item, Condition::Absent).await {
+                Ok(()) => return Ok(Claim::Taken),
+                Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if let Some(held) = self.table.get(key).await? {
+                let holder = held.data.get("event_id").and_then(Value::as_str);
+                return Ok(if holder == Some(event.as_str()) { Claim::Ours } else { Claim::HeldByOther });
+            }
+        }
+        Err(StoreError::Unavailable(format!("claim {}|{} keeps changing", key.pk, key.sk)).into())
+    }
+
+    /// Writes `value` at `key` if the item is still as read: at `read_version`, or absent when
+    /// it was read as absent. Returns false when it changed meanwhile (read again and retry).
+    pub async fn put_if_unchanged<T: Serialize>(
+        &self,
+        key: &Key,
+        value: &T,
+        read_version: Option<u64>,
+        expires_at: Option<i64>,
+    ) -> AppResult<bool> {
+        let mut item = item_of(key, value)?;
+        item.expires_at = expires_at;
+        let condition = match read_version {
+            Some(v) => {
+                item.version = v + 1;
+                Condition::Version(v)
+            }
+            None => Condition::Absent,
+        };
+        match self.table.put(item, condition).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The answer to [`Repo::claim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Taken now, for this event.
+    Taken,
+    /// This event took it before (a replay).
+    Ours,
+    /// Another event holds it.
+    HeldByOther,
 }
