@@ -39,6 +39,9 @@ pub enum Behaviour {
     FailRandomly { percent: u64 },
     /// 200 after `Duration`.
     Slow(Duration),
+    /// Answers this status with the request's Authorization header and body as its own body:
+    /// a receiver that shows back whatever secret it was sent.
+    Echo(u16),
 }
 
 /// One request as the receiver saw it.
@@ -145,8 +148,15 @@ async fn receive(
     } else {
         now
     };
+    let webhook_id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let mut answer = String::new();
     let status = match now {
         Behaviour::Accept | Behaviour::Hold => StatusCode::OK,
+        Behaviour::Echo(status) => {
+            let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            answer = format!("{authorization} {}", String::from_utf8_lossy(&body));
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
+        }
         Behaviour::Slow(delay) => {
             tokio::time::sleep(delay).await;
             StatusCode::OK
@@ -162,10 +172,9 @@ async fn receive(
             if roll < percent { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK }
         }
     };
-    let webhook_id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
     state.received.lock().expect("receiver").push(Received { webhook_id, body, status: status.as_u16() });
-    status
+    (status, answer)
 }
 
 /// A port on 127.0.0.1 that nothing listens on (a receiver that is down).
