@@ -96,10 +96,14 @@ log = open(f"{out}/schemathesis.log").read()
 m = re.search(r"API Operations:\s*\n\s*Selected:\s*(\d+)/(\d+)\s*\n\s*Tested:\s*(\d+)", log)
 selected, total, tested = (m.group(1), m.group(2), m.group(3)) if m else ("?", "?", "?")
 cases = re.search(r"Test cases:\s*\n\s*(\d+) generated", log)
-failures = re.search(r"(\d+) unique failures?", log)
-failures = int(failures.group(1)) if failures else (0 if re.search(r"No issues found", log) else None)
+found = re.search(r"(\d+) unique failures?", log)
+passed_all = re.search(r"(\d+) generated, \1 passed", log)
+failures = int(found.group(1)) if found else (0 if passed_all else None)
+scenarios = re.search(r"Stateful[^\n]*\n(?:.*\n)*?\s*Scenarios:\s*(\d+)", log)
+warnings = len(re.findall(r"^\s*⚠️", log, re.M))
 code = open(f"{out}/exit").read().strip()
 print(f"schemathesis: operations={tested}/{total} cases={cases.group(1) if cases else '?'} "
-      f"failures={'?' if failures is None else failures} exit={code} isolation=\"{isolation}\"")
+      f"stateful_scenarios={scenarios.group(1) if scenarios else '?'} "
+      f"failures={'?' if failures is None else failures} warnings={warnings} exit={code} isolation=\"{isolation}\"")
 sys.exit(0 if code == "0" else 1)
 PY
