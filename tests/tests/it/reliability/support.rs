@@ -55,6 +55,8 @@ pub struct Received {
 struct ReceiverState {
     behaviour: watch::Sender<Behaviour>,
     arrived: AtomicUsize,
+    /// The webhook-id of every request, as it arrives (held ones included).
+    arrivals: Mutex<Vec<String>>,
     received: Mutex<Vec<Received>>,
     /// xorshift state: random failures without another dependency.
     rng: Mutex<u64>,
@@ -79,6 +81,7 @@ impl Receiver {
         let state = Arc::new(ReceiverState {
             behaviour: watch::channel(behaviour).0,
             arrived: AtomicUsize::new(0),
+            arrivals: Mutex::new(Vec::new()),
             received: Mutex::new(Vec::new()),
             rng: Mutex::new(0x9E37_79B9_7F4A_7C15),
         });
@@ -100,6 +103,11 @@ impl Receiver {
     /// Requests that arrived, answered or still held.
     pub fn arrived(&self) -> usize {
         self.state.arrived.load(Ordering::SeqCst)
+    }
+
+    /// The webhook-ids of the requests that arrived so far, answered or not.
+    pub fn arrivals(&self) -> Vec<String> {
+        self.state.arrivals.lock().expect("receiver").clone()
     }
 
     /// Requests answered so far.
@@ -137,6 +145,8 @@ async fn receive(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> impl IntoResponse {
+    let webhook_id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    state.arrivals.lock().expect("receiver").push(webhook_id.clone());
     state.arrived.fetch_add(1, Ordering::SeqCst);
     let mut behaviour = state.behaviour.subscribe();
     let now = *behaviour.borrow_and_update();
@@ -148,7 +158,6 @@ async fn receive(
     } else {
         now
     };
-    let webhook_id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let mut answer = String::new();
     let status = match now {
         Behaviour::Accept | Behaviour::Hold => StatusCode::OK,
