@@ -3,6 +3,7 @@
 
 mod cold_start;
 mod e2e;
+mod ops;
 mod sink;
 
 use std::path::PathBuf;
@@ -37,6 +38,12 @@ enum Command {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// Store operations per event and per fired automation, on the AWS backends (moto:
+    /// needs AWS_ENDPOINT_URL).
+    Ops {
+        #[arg(long, default_value_t = 200)]
+        events: usize,
+    },
     /// Median time from spawn to the first request for work, per function binary.
     ColdStart {
         #[arg(long, default_value_t = 7)]
@@ -64,6 +71,7 @@ async fn main() {
                 Err(e) => Err(e),
             }
         }
+        Command::Ops { events } => ops::run(events).await,
         Command::ColdStart { runs, binaries } => {
             let mut out = serde_json::Map::new();
             let mut failure = None;

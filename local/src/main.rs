@@ -71,7 +71,11 @@ async fn main() {
         Ok(l) => l,
         Err(e) => or_exit(Err(StartupError::Config(format!("cannot listen on {}: {e}", cli.listen)))),
     };
-    println!("Automations is listening on http://{} ({:?} backend)", cli.listen, cli.backend);
+    let backend = match cli.backend {
+        Backend::Sqlite => format!("SQLite in {}", cli.data_dir.display()),
+        Backend::Aws => "DynamoDB, SQS and Secrets Manager".to_owned(),
+    };
+    println!("Automations is listening on http://{} ({backend})", cli.listen);
     match (&token, &cli.admin_token) {
         (Some(t), None) => println!("System admin token (shown once, keep it): {t}"),
         (Some(_), Some(_)) => println!("System admin token: the one given by --admin-token / AUTOMATIONS_ADMIN_TOKEN"),

@@ -11,6 +11,7 @@ pub mod history;
 pub mod ingest;
 pub mod integrations;
 pub mod jobs;
+pub mod preview;
 pub mod repo;
 pub mod secrets;
 pub mod slack_oauth;

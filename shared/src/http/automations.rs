@@ -13,16 +13,32 @@ use super::extract::{Body, Caller, Paging, QueryParams};
 use super::problem::ApiResult;
 use crate::app::App;
 use crate::app::automations::AutomationFilter;
+use crate::app::preview::{PreviewIn, PreviewOut};
 use crate::domain::automation::{Automation, AutomationSpecIn};
 use crate::domain::names::{ObjectId, TeamName};
 
 pub fn routes() -> OpenApiRouter<App> {
-    OpenApiRouter::new().routes(routes!(create_automation, list_automations)).routes(routes!(
-        get_automation,
-        replace_automation,
-        patch_automation,
-        delete_automation
-    ))
+    OpenApiRouter::new()
+        .routes(routes!(create_automation, list_automations))
+        .routes(routes!(get_automation, replace_automation, patch_automation, delete_automation))
+        .routes(routes!(preview_automation))
+}
+
+/// Dry run: would this event fire the automation, and what would be sent (secrets masked)?
+/// Nothing is stored or sent, and no metric window moves.
+#[utoipa::path(
+    post, path = "/v1/teams/{team}/automations/{id}/preview", tag = "automations",
+    params(("team" = String, Path, description = "Team name"), ("id" = String, Path, description = "Automation id (`au_…`)")),
+    request_body = PreviewIn,
+    responses((status = 200, description = "Whether it matches, why not, and the request", body = PreviewOut), TeamErrors, BodyErrors)
+)]
+async fn preview_automation(
+    State(app): State<App>,
+    Caller(who): Caller,
+    PathOf((team, id)): PathOf<(TeamName, ObjectId)>,
+    Body(input): Body<PreviewIn>,
+) -> ApiResult<Json<PreviewOut>> {
+    Ok(Json(app.preview_automation(&who, &team, &id, input).await?))
 }
 
 /// Create an automation (team admin, or registry admin for their registry's scopes).

@@ -79,7 +79,7 @@ impl App {
     /// Renders `execution` with its automation's current action. Configuration that has gone
     /// (automation, webhook, integration, secret) fails the execution with a reason that names
     /// what is missing; a store failure is an error, retried by the queue.
-    pub(super) async fn plan(&self, execution: &Execution) -> AppResult<Plan> {
+    pub(crate) async fn plan(&self, execution: &Execution) -> AppResult<Plan> {
         let team = &execution.team;
         let Some(automation) = self.repo.automation(team, &execution.automation_id).await? else {
             return fail("the automation no longer exists");

@@ -135,3 +135,29 @@ async fn still_pending(
     let seen = repo.events_seen(&ids).await?;
     Ok(candidates.into_iter().filter(|p| !seen.contains(&(event.team.clone(), p.event_id.clone()))).collect())
 }
+
+/// What `row` would make `automation` fire with the stored window, without writing anything
+/// (the preview's dry run): `None` when its metric condition does not hold.
+pub async fn preview_row(repo: &Repo, row: &Row<'_>, automation: &CompiledAutomation) -> AppResult<PreviewedRow> {
+    let key = keys::metric_window(&row.event.team, &row.event.project, row.run_id, row.metric);
+    let mut state = repo.get::<WindowState>(&key).await?.map(|v| v.value).unwrap_or_default();
+    let capacity = automation.window_capacity().unwrap_or(1);
+    if !state.window.observe(row.step, Some(row.value), capacity) {
+        return Ok(PreviewedRow::StepNotNewer);
+    }
+    Ok(match automation.evaluate(&state.window) {
+        Some(v) => PreviewedRow::Fires(v),
+        None => PreviewedRow::Holds(false),
+    })
+}
+
+/// The outcome of [`preview_row`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum PreviewedRow {
+    /// The condition holds on the window ending at this row: the value that fired.
+    Fires(f64),
+    /// The condition does not hold (yet: the window may not be full).
+    Holds(bool),
+    /// The run's window has already seen this step or a later one: a replay changes nothing.
+    StepNotNewer,
+}

@@ -3,6 +3,7 @@
 
 mod automations;
 mod errors;
+mod preview;
 mod secrets;
 mod slack_integrations;
 mod support;
