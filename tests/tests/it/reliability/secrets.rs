@@ -1,8 +1,8 @@
 //! Secret audit (DESIGN §3, §7, §11): canary secret values go through every flow of the real
 //! process — Slack app registration, secret create and rotate, webhook create, test, signing
-//! secret rotation, delivery with an access token and a payload secret to a receiver that
-//! echoes them back, a Slack channel connected through OAuth and a Slack action, the history,
-//! redeliver and error answers — with the process logging at trace level. No canary may appear
+//! secret rotation, preview, delivery with an access token and a payload secret to a receiver
+//! that echoes them back, a Slack channel connected through OAuth and a Slack action, the
+//! history, redeliver and error answers — with the process logging at trace level. No canary may appear
 //! in any response body (except the one answer that hands a value out on purpose, such as the
 //! signing secret) nor in any log line.
 
@@ -199,6 +199,16 @@ async fn no_secret_value_reaches_any_response_or_log_line_at_trace_level() {
         slack_automation["id"].as_str().expect("id").to_owned(),
     ];
     a.ok("GET", &format!("{team}/automations"), None).await;
+    for automation in &automations {
+        let preview = a
+            .ok(
+                "POST",
+                &format!("{team}/automations/{automation}/preview"),
+                Some(json!({"event": alias_event("evt-preview", "production")})),
+            )
+            .await;
+        assert_eq!(preview["matches"], true, "{preview}");
+    }
 
     // An event: the webhook is answered 500 (echoing the secrets) then 200; Slack gets its message.
     a.ok("POST", "/v1/events", Some(alias_event("evt-canary-1", "production"))).await;
