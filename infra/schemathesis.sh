@@ -3,7 +3,7 @@
 # process's /v1/openapi.json with the system admin token, for every operation, with the checks
 # for server errors, response schema conformance and content types.
 #
-#   ./infra/schemathesis.sh [MAX_EXAMPLES]      (default 25 per operation; keeps the run ~2 min)
+#   ./infra/schemathesis.sh [MAX_EXAMPLES]      (default 25 per operation; the run is capped at 3 minutes)
 #
 # Prints one closing `schemathesis:` line with the operations tested and the failures found;
 # exits non-zero when there is a failure. The process and schemathesis run inside a private
