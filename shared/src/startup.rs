@@ -10,7 +10,7 @@ use crate::app::config::Config;
 use crate::app::repo::Repo;
 use crate::backends::sqlite::{QueueConfig, SqliteDb, SqliteQueue, SqliteSecrets, SqliteTable};
 use crate::delivery::sender::{DEFAULT_TIMEOUT, Sender};
-use crate::delivery::ssrf::SsrfGuard;
+use crate::delivery::ssrf::{Resolver, SsrfGuard, SystemResolver};
 use crate::ports::clock::Clock;
 use crate::ports::error::StoreError;
 use crate::ports::queue::Queue;
@@ -54,7 +54,18 @@ pub struct Ports {
 
 /// Wires ports, clock and configuration into an `App`, with the secret cache and the sender.
 pub fn build_app(ports: Ports, clock: Arc<dyn Clock>, config: Config) -> Result<App, StartupError> {
-    let guard = SsrfGuard::system(config.allowed_networks.clone());
+    build_app_with_resolver(ports, clock, config, Arc::new(SystemResolver))
+}
+
+/// [`build_app`] with the SSRF guard resolving host names through `resolver`: tests map names
+/// to private addresses without touching DNS (DESIGN §7, the resolver is injectable).
+pub fn build_app_with_resolver(
+    ports: Ports,
+    clock: Arc<dyn Clock>,
+    config: Config,
+    resolver: Arc<dyn Resolver>,
+) -> Result<App, StartupError> {
+    let guard = SsrfGuard::new(config.allowed_networks.clone(), resolver);
     let sender = Sender::new(guard, DEFAULT_TIMEOUT, USER_AGENT).map_err(|e| StartupError::Config(e.to_string()))?;
     Ok(App {
         repo: Repo::new(ports.table, Arc::clone(&clock)),

@@ -8,7 +8,7 @@ use super::App;
 use super::error::{AppError, AppResult};
 use super::repo::keys::secret_path;
 use super::repo::{Listed, Versioned};
-use crate::app::deliver::request::{signed_webhook_request, template_secret_names};
+use crate::app::deliver::request::{redact, signed_webhook_request, template_secret_names};
 use crate::delivery::retry::{TransportErrorKind, Verdict, classify};
 use crate::delivery::signature::SigningSecret;
 use crate::domain::error::{FieldError, Invalid, join_path};
@@ -366,12 +366,14 @@ impl App {
             },
             (None, None) => Some("no response".to_owned()),
         };
+        // A receiver may echo the request back: its answer is masked like an attempt record's.
+        let values = secrets.values();
         Ok(WebhookTestOut {
             ok: result.error.is_none() && result.status.is_some_and(|s| (200..300).contains(&s)),
             status: result.status,
-            body: result.body,
+            body: redact(&result.body, &values),
             duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
-            error,
+            error: error.map(|e| redact(&e, &values)),
         })
     }
 

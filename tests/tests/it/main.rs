@@ -9,4 +9,5 @@ mod conformance;
 mod delivery;
 mod e2e;
 mod ingest;
+mod reliability;
 mod slack;

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use automations::app::App;
 use automations::app::auth::{generate_token, sha256_hex};
 use automations::app::config::Config;
+use automations::delivery::ssrf::{Resolver, SystemResolver};
 use automations::domain::names::{ProjectName, TeamName, UserName};
 use automations::domain::team::{Member, Role, Team, User};
 use automations::ports::clock::{Clock, SystemClock};
-use automations::startup::{build_app, sqlite_ports};
+use automations::startup::{build_app_with_resolver, sqlite_ports};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -42,6 +43,15 @@ impl TestApp {
 
     /// Spawns with a configuration adjusted by `tweak` (e.g. a short retry schedule).
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_with_resolver(backend, tweak, Arc::new(SystemResolver)).await
+    }
+
+    /// The same, with the SSRF guard resolving host names through `resolver`.
+    pub async fn spawn_with_resolver(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Config),
+        resolver: Arc<dyn Resolver>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let mut config = Config::local(&base);
@@ -54,11 +64,11 @@ impl TestApp {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let ports = sqlite_ports(dir.path(), clock.clone(), &config).await.expect("sqlite ports");
-                (build_app(ports, clock, config).expect("app"), Some(dir))
+                (build_app_with_resolver(ports, clock, config, resolver).expect("app"), Some(dir))
             }
             Backend::Aws => {
                 let ports = super::stores::aws_ports(&config).await;
-                (build_app(ports, clock, config).expect("app"), None)
+                (build_app_with_resolver(ports, clock, config, resolver).expect("app"), None)
             }
         };
         let admin_token = app.bootstrap_admin_token(None).await.expect("bootstrap").expect("new token");

@@ -45,6 +45,17 @@ impl LocalProcess {
         args: &[&str],
         envs: &[(&str, String)],
     ) -> LocalProcess {
+        Self::start_logging(data_dir, dir, args, envs, None)
+    }
+
+    /// The same, with the process's log (stderr) appended to `log` instead of the test's.
+    pub fn start_logging(
+        data_dir: PathBuf,
+        dir: Option<tempfile::TempDir>,
+        args: &[&str],
+        envs: &[(&str, String)],
+        log: Option<&std::path::Path>,
+    ) -> LocalProcess {
         let port = free_port();
         let admin_token = "e2e-admin-token-0123456789".to_owned();
         let mut cmd = Command::new(binary());
@@ -57,6 +68,10 @@ impl LocalProcess {
             .stdout(Stdio::null());
         for (k, v) in envs {
             cmd.env(k, v);
+        }
+        if let Some(log) = log {
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+            cmd.stderr(Stdio::from(file));
         }
         let child = cmd.spawn().expect("spawn automations");
         let process =
