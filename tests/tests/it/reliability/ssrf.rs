@@ -301,7 +301,7 @@ mod seed {
     pub fn start_delivery_worker(t: &TestApp) {
         let handler: Arc<dyn MessageHandler> = Arc::new(DeliverHandler::new(t.app.clone()));
         let (queue, dlq) = (t.app.deliveries.clone(), t.app.deliveries_dlq.clone());
-        tokio::spawn(run_local_worker(queue, dlq, handler, 8, t.shutdown.subscribe()));
+        tokio::spawn(run_local_worker(queue, dlq, handler, 8, false, t.shutdown.subscribe()));
     }
 
     /// The execution with its attempts once it is no longer pending.
