@@ -251,3 +251,33 @@ per_backend! {
         assert_eq!((stored[0].id.clone(), stored[0].state, stored[0].broken_reason.clone()), (id, IntegrationState::Active, None));
     }
 }
+
+per_backend! {
+    async fn a_slack_automation_on_a_connected_channel_posts_a_block_kit_message(backend) {
+        let (t, fake, admin) = spawn(backend).await;
+        connect(&t, &mut Browser::new(&t), &admin).await;
+        let integration = integrations(&t).await.remove(0);
+        let spec = serde_json::json!({
+            "name": "run failed", "scope": {"type": "project", "project": "llm"},
+            "event": {"type": "RUN_STATE", "states": ["FAILED"]},
+            "action": {"type": "slack", "integration_id": integration.id, "title": "Run failed",
+                       "message": "${run_name} is ${run_state}", "severity": "ERROR"}
+        });
+        let created = t.post("/v1/teams/ml-team/automations", &admin, &spec).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        let _workers = automations::startup::spawn_local_workers(&t.app, 4, t.shutdown.subscribe());
+        let event = serde_json::json!({"id": "e-1", "type": "RUN_STATE", "team": "ml-team", "project": "llm",
+            "run": {"id": "r1", "name": "ablation-3", "state": "CRASHED", "url": "https://wandb.example/r1"}});
+        let posted = t.post("/v1/events", &admin, &event).await;
+        assert_eq!(posted.status, StatusCode::ACCEPTED, "{}", posted.text);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while fake.lock().messages.is_empty() {
+            assert!(std::time::Instant::now() < deadline, "no message reached the fake Slack");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let (_, message) = fake.lock().messages[0].clone();
+        let text = message.to_string();
+        assert!(text.contains("Run failed") && text.contains("ablation-3 is CRASHED"), "{text}");
+        assert!(message["blocks"].as_array().is_some_and(|b| !b.is_empty()));
+    }
+}
