@@ -240,23 +240,21 @@ impl IngestHandler {
         tracing::Span::current().record("execution_id", tracing::field::display(&id));
         let no_op = matches!(automation.spec.action, Action::NoOp);
         let now = self.app.clock.now();
-        let execution = Execution {
-            id: id.clone(),
-            team: event.team.clone(),
-            automation_id: automation.id.clone(),
-            event_id: event.id.clone(),
-            event_type: automation.spec.event.type_name().to_owned(),
-            status: if no_op { ExecutionStatus::Skipped } else { ExecutionStatus::Pending },
-            reason: no_op.then(|| "no_op".to_owned()),
-            created_at: now,
-            updated_at: now,
-            next_attempt_at: (!no_op).then_some(now),
-            request: None,
-            attempt_count: 0,
-            attempts: Vec::new(),
-            event: event.doc.clone(),
-            metric: fire.metric.clone(),
-        };
+        let mut execution = Execution::pending(
+            event.team.clone(),
+            event.id.clone(),
+            automation.id.clone(),
+            automation.spec.event.type_name(),
+            event.doc.clone(),
+            fire.metric.clone(),
+            now,
+        );
+        if no_op {
+            execution.status = ExecutionStatus::Skipped;
+            execution.reason = Some("no_op".to_owned());
+        } else {
+            execution.next_attempt_at = Some(now);
+        }
         let needs_job = if self.app.repo.create_execution(&execution).await? {
             tracing::info!(automation_name = %automation.spec.name.as_str(), "automation fired");
             !no_op

@@ -68,23 +68,15 @@ impl App {
         if !enabled {
             return Ok(PreviewOut::no("the automation is paused (enabled: false); its conditions hold"));
         }
-        let execution = Execution {
-            id: Execution::derive_id(team, &event.id, &automation.id),
-            team: team.clone(),
-            automation_id: automation.id.clone(),
-            event_id: event.id.clone(),
-            event_type: automation.spec.event.type_name().to_owned(),
-            status: ExecutionStatus::Pending,
-            reason: None,
-            created_at: now,
-            updated_at: now,
-            next_attempt_at: None,
-            request: None,
-            attempt_count: 0,
-            attempts: Vec::new(),
-            event: event.doc.clone(),
+        let execution = Execution::pending(
+            team.clone(),
+            event.id.clone(),
+            automation.id.clone(),
+            automation.spec.event.type_name(),
+            event.doc.clone(),
             metric,
-        };
+            now,
+        );
         Ok(match self.plan(&execution).await? {
             Plan::Send(prepared) => PreviewOut { matches: true, reason: None, request: Some(prepared.recorded) },
             Plan::Finish { status: ExecutionStatus::Skipped, reason } => {

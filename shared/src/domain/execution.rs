@@ -82,6 +82,35 @@ pub struct Execution {
 }
 
 impl Execution {
+    /// A new execution waiting for its first attempt, with its derived id.
+    pub fn pending(
+        team: TeamName,
+        event_id: EventId,
+        automation_id: ObjectId,
+        event_type: impl Into<String>,
+        event: Value,
+        metric: Option<FiredMetric>,
+        now: Timestamp,
+    ) -> Execution {
+        Execution {
+            id: Execution::derive_id(&team, &event_id, &automation_id),
+            team,
+            automation_id,
+            event_id,
+            event_type: event_type.into(),
+            status: ExecutionStatus::Pending,
+            reason: None,
+            created_at: now,
+            updated_at: now,
+            next_attempt_at: None,
+            request: None,
+            attempt_count: 0,
+            attempts: Vec::new(),
+            event,
+            metric,
+        }
+    }
+
     /// Derived from (team, event id, automation id), so a replayed event maps to the same
     /// execution and a conditional create cannot double it.
     pub fn derive_id(team: &TeamName, event_id: &EventId, automation_id: &ObjectId) -> ObjectId {

@@ -159,23 +159,8 @@ pub async fn seed_execution_at(
         "alias": "production"
     });
     let now = created_at;
-    let execution = Execution {
-        id: Execution::derive_id(team, &event_id, &automation.id),
-        team: team.clone(),
-        automation_id: automation.id.clone(),
-        event_id,
-        event_type: "ADD_ARTIFACT_ALIAS".into(),
-        status: ExecutionStatus::Pending,
-        reason: None,
-        created_at: now,
-        updated_at: now,
-        next_attempt_at: None,
-        request: None,
-        attempt_count: 0,
-        attempts: vec![],
-        event,
-        metric: None,
-    };
+    let execution =
+        Execution::pending(team.clone(), event_id, automation.id.clone(), "ADD_ARTIFACT_ALIAS", event, None, now);
     assert!(app.repo.create_execution(&execution).await.unwrap());
     execution
 }

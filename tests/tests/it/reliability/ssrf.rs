@@ -275,23 +275,8 @@ mod seed {
             "artifact": {"collection": "churn-model", "version": "v7"}, "alias": "production"
         });
         let now = app.clock.now();
-        let execution = Execution {
-            id: Execution::derive_id(&team(), &event_id, &automation.id),
-            team: team(),
-            automation_id: automation.id.clone(),
-            event_id,
-            event_type: "ADD_ARTIFACT_ALIAS".into(),
-            status: ExecutionStatus::Pending,
-            reason: None,
-            created_at: now,
-            updated_at: now,
-            next_attempt_at: None,
-            request: None,
-            attempt_count: 0,
-            attempts: vec![],
-            event,
-            metric: None,
-        };
+        let execution =
+            Execution::pending(team(), event_id, automation.id.clone(), "ADD_ARTIFACT_ALIAS", event, None, now);
         assert!(app.repo.create_execution(&execution).await.expect("execution"));
         let job = DeliveryTask::Deliver { team: team(), execution_id: execution.id.clone(), attempt: 1 };
         app.deliveries.send(OutgoingMessage::new(job.to_body())).await.expect("enqueue");
